@@ -1,0 +1,62 @@
+# Stackwright: `make aio` deploys the all-in-one lab cloud, `make test` runs the test suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+INVENTORY ?= inventory/lab-aio
+VENV ?= .venv
+# The deploy host needs Python >= 3.12 (ansible-core 2.21); the first one found wins.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3 $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
+SCENARIOS ?= foundation
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= false
+export PY_COLORS ?= 0
+
+.PHONY: help deps venv lab secrets site aio destroy lint unit molecule test clean-cache
+
+help:
+	@echo "make aio        set up this machine and deploy the all-in-one lab cloud"
+	@echo "make test       lint, unit tests and Molecule scenarios ($(SCENARIOS))"
+	@echo "make destroy    remove the lab hosts of INVENTORY (default $(INVENTORY))"
+	@echo "make lab | secrets | site | lint | unit | molecule    single steps"
+
+deps:
+	@scripts/install-deploy-host-deps
+
+$(VENV)/.stamp: requirements.txt
+	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found: install python3.12 or newer, or pass PYTHON=/path/to/python3"; exit 1; }
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+venv: deps $(VENV)/.stamp
+
+lab: venv
+	ansible-playbook -i $(INVENTORY) playbooks/lab.yml
+
+secrets: venv
+	$(VENV)/bin/python scripts/generate-secrets $(INVENTORY)
+
+site: venv
+	ansible-playbook -i $(INVENTORY) playbooks/site.yml
+
+aio: lab secrets site
+	@$(VENV)/bin/python scripts/lab-summary $(INVENTORY)
+
+destroy: venv
+	ansible-playbook -i $(INVENTORY) playbooks/lab.yml -e lab_state=absent
+
+lint: venv
+	yamllint --strict .
+	ruff check .
+	ansible-lint
+
+unit: venv
+	pytest -q tests collections/ansible_collections/stackwright/cloud/tests/unit
+
+molecule: venv
+	@for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
+
+test: lint unit molecule
