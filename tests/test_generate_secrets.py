@@ -1,0 +1,255 @@
+# Copyright: Stackwright contributors
+# Apache License 2.0 (see LICENSE)
+"""scripts/generate-secrets: creates, extends and keeps inventory secrets, plain or vault-encrypted."""
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible_collections.stackwright.cloud.plugins.module_utils.registry import (
+    SECRET_MIN_LENGTH,
+    load_registry,
+    required_secrets,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "scripts" / "generate-secrets"
+ANSIBLE_VAULT = Path(sys.executable).parent / "ansible-vault"
+REQUIRED = required_secrets(load_registry(REPO / "services"))
+
+
+@pytest.fixture
+def env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_VAULT")}
+    env.pop("STACKWRIGHT_SERVICES", None)
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    env["ANSIBLE_LOCAL_TEMP"] = str(tmp_path / "ansible-tmp")
+    return env
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    directory = tmp_path / "inventory"
+    directory.mkdir()
+    (directory / "hosts.yml").write_text("---\nall:\n  hosts:\n    sw-aio1:\n")
+    return directory
+
+
+@pytest.fixture
+def vault_env(tmp_path, env):
+    password = tmp_path / "vault-pass"
+    password.write_text("correct horse battery staple\n")
+    return dict(env, ANSIBLE_VAULT_PASSWORD_FILE=str(password))
+
+
+def run(inventory, env, check=True):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(inventory)], capture_output=True, text=True, env=env, check=False
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def load(path):
+    return yaml.safe_load(path.read_text())
+
+
+def vault(args, env):
+    subprocess.run([str(ANSIBLE_VAULT), *args], env=env, check=True, capture_output=True)
+
+
+def view(path, env):
+    out = subprocess.run([str(ANSIBLE_VAULT), "view", str(path)], env=env, check=True, capture_output=True).stdout
+    return yaml.safe_load(out)
+
+
+def assert_no_values_in(proc, values):
+    for value in values:
+        assert value not in proc.stdout and value not in proc.stderr
+
+
+def test_script_is_executable_with_shebang():
+    assert os.access(SCRIPT, os.X_OK)
+    assert SCRIPT.read_text().startswith("#!/usr/bin/env python3\n")
+
+
+def test_creates_secrets_file(inventory, env):
+    proc = run(inventory, env)
+    path = inventory / "secrets.yml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert text.startswith("#") and "\n---\n" in text and "ansible-vault encrypt" in text
+    data = load(path)
+    assert sorted(data) == REQUIRED
+    for value in data.values():
+        assert isinstance(value, str) and len(value) >= SECRET_MIN_LENGTH and value.isalnum()
+    assert len(set(data.values())) == len(data)
+    assert list(data) == sorted(data)
+    for name in REQUIRED:
+        assert name in proc.stdout
+    assert_no_values_in(proc, data.values())
+    # No temp file left behind.
+    assert sorted(p.name for p in inventory.iterdir()) == ["hosts.yml", "secrets.yml"]
+
+
+def test_mode_is_0600_whatever_the_umask(inventory, env):
+    old = os.umask(0)
+    try:
+        run(inventory, env)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((inventory / "secrets.yml").stat().st_mode) == 0o600
+
+
+def test_vars_plugin_reads_the_file(inventory, env):
+    # The vars plugin reads it with Ansible's DataLoader; check that loader agrees with PyYAML.
+    from ansible.parsing.dataloader import DataLoader
+
+    run(inventory, env)
+    path = inventory / "secrets.yml"
+    assert DataLoader().load_from_file(str(path)) == load(path)
+
+
+def test_rerun_changes_nothing(inventory, env):
+    run(inventory, env)
+    path = inventory / "secrets.yml"
+    before, mtime = path.read_bytes(), path.stat().st_mtime_ns
+    proc = run(inventory, env)
+    assert "no new secrets" in proc.stdout
+    assert path.read_bytes() == before
+    assert path.stat().st_mtime_ns == mtime
+    assert_no_values_in(proc, load(path).values())
+
+
+def test_operator_key_survives_and_missing_key_is_added(inventory, env):
+    run(inventory, env)
+    path = inventory / "secrets.yml"
+    data = load(path)
+    removed = REQUIRED[0]
+    del data[removed]
+    data["operator_ldap_bind"] = "0123"  # quoted digits must stay a string
+    path.write_text("---\n" + yaml.safe_dump(data))
+    proc = run(inventory, env)
+    assert removed in proc.stdout
+    assert "operator_ldap_bind" not in proc.stdout
+    new = load(path)
+    assert new["operator_ldap_bind"] == "0123"
+    assert len(new[removed]) >= SECRET_MIN_LENGTH
+    for name, value in data.items():
+        assert new[name] == value
+    assert_no_values_in(proc, new.values())
+
+
+def test_empty_value_is_regenerated(inventory, env):
+    run(inventory, env)
+    path = inventory / "secrets.yml"
+    data = load(path)
+    data[REQUIRED[-1]] = ""
+    path.write_text("---\n" + yaml.safe_dump(data))
+    proc = run(inventory, env)
+    assert REQUIRED[-1] in proc.stdout
+    assert len(load(path)[REQUIRED[-1]]) >= SECRET_MIN_LENGTH
+
+
+def test_vault_encrypted_file_is_extended_and_reencrypted(inventory, vault_env):
+    path = inventory / "secrets.yml"
+    removed = REQUIRED[1]
+    kept = {name: f"kept-{name}-" + "x" * 32 for name in REQUIRED if name != removed}
+    kept["operator_extra"] = "operator-value"
+    path.write_text("---\n" + yaml.safe_dump(kept))
+    vault(["encrypt", str(path)], vault_env)
+    assert path.read_bytes().startswith(b"$ANSIBLE_VAULT")
+
+    proc = run(inventory, vault_env)
+    assert removed in proc.stdout
+    assert path.read_bytes().startswith(b"$ANSIBLE_VAULT")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    data = view(path, vault_env)
+    assert {k: v for k, v in data.items() if k != removed} == kept
+    assert len(data[removed]) >= SECRET_MIN_LENGTH
+    assert_no_values_in(proc, data.values())
+    assert sorted(p.name for p in inventory.iterdir()) == ["hosts.yml", "secrets.yml"]
+
+    # Nothing to add: the encrypted file is not rewritten (re-encryption would change the bytes).
+    before, mtime = path.read_bytes(), path.stat().st_mtime_ns
+    proc = run(inventory, vault_env)
+    assert "no new secrets" in proc.stdout
+    assert path.read_bytes() == before and path.stat().st_mtime_ns == mtime
+
+
+def test_vault_id_label_is_kept(inventory, tmp_path, env):
+    password = tmp_path / "prod-pass"
+    password.write_text("s3cret-prod\n")
+    ids_env = dict(env, ANSIBLE_VAULT_IDENTITY_LIST=f"prod@{password}")
+    path = inventory / "secrets.yml"
+    path.write_text("---\n{}\n")
+    vault(["encrypt", "--encrypt-vault-id", "prod", str(path)], ids_env)
+    assert path.read_text().startswith("$ANSIBLE_VAULT;1.2;AES256;prod")
+    run(inventory, ids_env)
+    assert path.read_text().startswith("$ANSIBLE_VAULT;1.2;AES256;prod")
+    assert sorted(view(path, ids_env)) == REQUIRED
+
+
+def test_wrong_vault_password_leaves_file_untouched(inventory, tmp_path, vault_env):
+    path = inventory / "secrets.yml"
+    path.write_text('---\nhaproxy_stats_password: "' + "y" * 40 + '"\n')
+    vault(["encrypt", str(path)], vault_env)
+    before, mtime = path.read_bytes(), path.stat().st_mtime_ns
+    wrong = tmp_path / "wrong-pass"
+    wrong.write_text("not the password\n")
+    proc = run(inventory, dict(vault_env, ANSIBLE_VAULT_PASSWORD_FILE=str(wrong)), check=False)
+    assert proc.returncode != 0
+    assert "cannot decrypt" in proc.stderr and str(path) in proc.stderr
+    assert path.read_bytes() == before and path.stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in inventory.iterdir()) == ["hosts.yml", "secrets.yml"]
+
+
+def test_no_vault_password_fails_without_prompting(inventory, env, vault_env):
+    path = inventory / "secrets.yml"
+    path.write_text("---\n{}\n")
+    vault(["encrypt", str(path)], vault_env)
+    before = path.read_bytes()
+    proc = run(inventory, env, check=False)
+    assert proc.returncode != 0 and "cannot decrypt" in proc.stderr
+    assert path.read_bytes() == before
+
+
+def test_invalid_yaml_fails_without_echoing_it(inventory, env):
+    path = inventory / "secrets.yml"
+    path.write_text("---\nhaproxy_stats_password: [topsecretvalue\n")
+    before = path.read_bytes()
+    proc = run(inventory, env, check=False)
+    assert proc.returncode != 0 and "not valid YAML" in proc.stderr
+    assert "topsecretvalue" not in proc.stderr + proc.stdout
+    assert path.read_bytes() == before
+
+
+def test_non_mapping_fails(inventory, env):
+    path = inventory / "secrets.yml"
+    path.write_text("---\n- a\n- b\n")
+    proc = run(inventory, env, check=False)
+    assert proc.returncode != 0 and "must be a mapping" in proc.stderr
+
+
+def test_inventory_without_hosts_yml_fails(tmp_path, env):
+    proc = run(tmp_path, env, check=False)
+    assert proc.returncode != 0
+    assert "no hosts.yml" in proc.stderr
+    assert not (tmp_path / "secrets.yml").exists()
+
+
+def test_inventory_not_a_directory_fails(tmp_path, env):
+    proc = run(tmp_path / "missing", env, check=False)
+    assert proc.returncode != 0
+    assert "is not a directory" in proc.stderr
+
+
+def test_usage_without_arguments(env):
+    proc = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode != 0
+    assert "Usage" in proc.stderr

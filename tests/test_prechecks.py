@@ -1,0 +1,311 @@
+# Copyright: Stackwright contributors
+# Apache License 2.0 (see LICENSE)
+"""playbooks/prechecks.yml: every bad inventory stops the run before any host is contacted.
+
+Hosts point at 127.0.0.1 port 9 over SSH, so any attempt to reach one shows up as UNREACHABLE.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible_collections.stackwright.cloud.plugins.module_utils.registry import (
+    SECRET_MIN_LENGTH,
+    load_registry,
+    required_secrets,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+PLAYBOOK = REPO / "playbooks" / "prechecks.yml"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+REQUIRED = required_secrets(load_registry(REPO / "services"))
+SETUP_TASK = "Gather minimal facts (read-only)"
+UNREACHABLE_HOST = {
+    "ansible_host": "127.0.0.1",
+    "ansible_port": 9,
+    "ansible_connection": "ssh",
+    "ansible_user": "nobody",
+}
+
+
+def good_inventory():
+    """A valid multi-host inventory: 1 controller+storage, 1 network, 2 compute hosts."""
+    hosts = {
+        "ctl1": {"management_address": "10.0.0.11"},
+        "net1": {"management_address": "10.0.0.12", "tunnel_address": "10.0.1.12"},
+        "cmp1": {"management_address": "10.0.0.21", "tunnel_address": "10.0.1.21"},
+        "cmp2": {"management_address": "10.0.0.22", "tunnel_address": "10.0.1.22"},
+    }
+    for host_vars in hosts.values():
+        host_vars.update(UNREACHABLE_HOST)
+    return {
+        "hosts": hosts,
+        "groups": {"controller": ["ctl1"], "network": ["net1"], "compute": ["cmp1", "cmp2"], "storage": ["ctl1"]},
+        "vars": {
+            "openstack_release": "2026.2",
+            "management_network": "10.0.0.0/24",
+            "tunnel_network": "10.0.1.0/24",
+            "internal_vip_address": "10.0.0.250",
+            "public_vip_address": "10.0.0.251",
+        },
+        "secrets": {name: secrets.token_urlsafe(32) for name in REQUIRED},
+    }
+
+
+def write_inventory(directory, inv):
+    directory.mkdir()
+    (directory / "group_vars" / "all").mkdir(parents=True)
+    children = {group: {"hosts": dict.fromkeys(members)} for group, members in inv["groups"].items()}
+    hosts = {"all": {"hosts": inv["hosts"], "children": children}}
+    (directory / "hosts.yml").write_text("---\n" + yaml.safe_dump(hosts, sort_keys=False))
+    (directory / "group_vars" / "all" / "main.yml").write_text("---\n" + yaml.safe_dump(inv["vars"], sort_keys=False))
+    (directory / "secrets.yml").write_text("---\n" + yaml.safe_dump(inv["secrets"]))
+    return directory
+
+
+def run_prechecks(tmp_path, inv, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.pop("STACKWRIGHT_SERVICES", None)
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+        # An empty list crashes ansible-core 2.21 ("non-empty plugin name"); naming the stdout
+        # callback again loads nothing extra, so profile_tasks and timer stay out of the JSON.
+        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.json",
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+        ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp_path / "cp"),
+    )
+    executable = str(ANSIBLE_PLAYBOOK) if ANSIBLE_PLAYBOOK.exists() else shutil.which("ansible-playbook")
+    inventory = write_inventory(tmp_path / "inventory", inv)
+    proc = subprocess.run(
+        [executable, "-i", str(inventory), str(PLAYBOOK), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"no JSON from ansible-playbook (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc, report
+
+
+def task_results(report):
+    """(play name, task name, host, result) for every host result in the run."""
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for host, result in task["hosts"].items():
+                yield play["play"]["name"], task["task"]["name"], host, result
+
+
+def failure_messages(report):
+    messages = []
+    for _, _, _, result in task_results(report):
+        # Loop items carry no `failed` key in the JSON, only the assert's evaluated_to.
+        for res in [result, *result.get("results", [])]:
+            if res.get("failed") or res.get("evaluated_to") is False:
+                messages.append(str(res.get("msg", "")))
+    return "\n".join(messages)
+
+
+def assert_no_host_touched(report):
+    unreachable = {host: stats["unreachable"] for host, stats in report["stats"].items() if stats["unreachable"]}
+    assert not unreachable, f"hosts were contacted: {unreachable}"
+    assert not any(result.get("unreachable") for *_, result in task_results(report))
+    ran_setup = sorted({host for _, task, host, _ in task_results(report) if task == SETUP_TASK})
+    assert not ran_setup, f"the host play ran on {ran_setup}"
+
+
+def delete(section, key):
+    def mutate(inv):
+        del inv[section][key]
+
+    return mutate
+
+
+def set_value(section, key, value):
+    def mutate(inv):
+        inv[section][key] = value
+
+    return mutate
+
+
+def set_host(host, key, value):
+    def mutate(inv):
+        if value is None:
+            del inv["hosts"][host][key]
+        else:
+            inv["hosts"][host][key] = value
+
+    return mutate
+
+
+def combine(*mutators):
+    def mutate(inv):
+        for mutator in mutators:
+            mutator(inv)
+
+    return mutate
+
+
+BAD_INPUTS = [
+    pytest.param(delete("groups", "storage"), "group(s) storage missing or empty", id="missing-group"),
+    pytest.param(set_value("groups", "network", []), "group(s) network missing or empty", id="empty-group"),
+    pytest.param(
+        set_value("vars", "management_network", "10.0.0.0/33"), "management_network is '10.0.0.0/33'", id="bad-cidr"
+    ),
+    pytest.param(
+        set_value("vars", "tunnel_network", "10.0.1.7/24"), "tunnel_network is '10.0.1.7/24'", id="cidr-host-bits"
+    ),
+    pytest.param(delete("vars", "tunnel_network"), "tunnel_network is not set", id="missing-network"),
+    pytest.param(set_value("vars", "public_network", "dmz"), "public_network is 'dmz'", id="bad-public-network"),
+    pytest.param(
+        set_host("cmp2", "management_address", None), "Host cmp2: management_address is not set", id="no-mgmt"
+    ),
+    pytest.param(
+        set_host("ctl1", "management_address", "10.0.0.300"),
+        "Host ctl1: management_address '10.0.0.300' is not a valid IP address",
+        id="invalid-mgmt-ip",
+    ),
+    pytest.param(
+        set_host("net1", "management_address", "10.0.9.12"),
+        "Host net1: management_address 10.0.9.12 is outside management_network 10.0.0.0/24",
+        id="mgmt-outside-network",
+    ),
+    pytest.param(
+        set_host("cmp2", "management_address", "10.0.0.21"),
+        "Host cmp1: management_address 10.0.0.21 is also used by host(s) cmp2",
+        id="duplicate-mgmt",
+    ),
+    pytest.param(set_host("cmp1", "tunnel_address", None), "Host cmp1: tunnel_address is not set", id="no-tunnel"),
+    pytest.param(
+        set_host("net1", "tunnel_address", "fe80::zz"),
+        "Host net1: tunnel_address 'fe80::zz' is not a valid IP address",
+        id="invalid-tunnel-ip",
+    ),
+    pytest.param(
+        set_host("cmp2", "tunnel_address", "10.0.0.22"),
+        "Host cmp2: tunnel_address 10.0.0.22 is outside tunnel_network 10.0.1.0/24",
+        id="tunnel-outside-network",
+    ),
+    pytest.param(
+        set_host("cmp2", "tunnel_address", "10.0.1.12"),
+        "Host net1: tunnel_address 10.0.1.12 is also used by host(s) cmp2",
+        id="duplicate-tunnel",
+    ),
+    pytest.param(
+        set_value("vars", "internal_vip_address", "10.0.5.250"),
+        "internal_vip_address 10.0.5.250 is outside management_network 10.0.0.0/24",
+        id="internal-vip-outside",
+    ),
+    pytest.param(
+        set_value("vars", "internal_vip_address", "10.0.0.12"),
+        "internal_vip_address 10.0.0.12 is the management_address of host(s) net1",
+        id="vip-is-host-address",
+    ),
+    pytest.param(delete("vars", "public_vip_address"), "public_vip_address is not set", id="missing-public-vip"),
+    pytest.param(
+        set_value("vars", "public_network", "192.0.2.0/24"),
+        "public_vip_address 10.0.0.251 is outside public_network 192.0.2.0/24",
+        id="public-vip-outside-public-network",
+    ),
+    pytest.param(
+        set_value("vars", "public_vip_address", "10.0.0.250"),
+        "public_vip_address 10.0.0.250 equals internal_vip_address",
+        id="vips-equal",
+    ),
+    pytest.param(delete("secrets", REQUIRED[0]), f"Secrets missing: {REQUIRED[0]}.", id="missing-secret"),
+    pytest.param(
+        set_value("secrets", REQUIRED[-1], "tooshort-" + "x" * (SECRET_MIN_LENGTH - 10)),
+        f"characters: {REQUIRED[-1]}.",
+        id="short-secret",
+    ),
+    pytest.param(
+        set_value("secrets", REQUIRED[0], None), f"Secrets shorter than {SECRET_MIN_LENGTH}", id="null-secret"
+    ),
+    pytest.param(set_value("vars", "openstack_release", "2026.3"), "openstack_release is '2026.3'", id="bad-release"),
+    pytest.param(
+        set_value("vars", "openstack_release", "flamingo"), "openstack_release is 'flamingo'", id="named-release"
+    ),
+    pytest.param(delete("vars", "openstack_release"), "openstack_release is not set", id="missing-release"),
+    pytest.param(
+        combine(
+            lambda inv: inv["hosts"].update(Ctl_1=inv["hosts"].pop("ctl1")),
+            set_value("groups", "controller", ["Ctl_1"]),
+            set_value("groups", "storage", ["Ctl_1"]),
+        ),
+        "Host name 'Ctl_1' is not a valid hostname",
+        id="bad-hostname",
+    ),
+]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), BAD_INPUTS)
+def test_bad_inventory_stops_before_any_host(tmp_path, mutate, expected):
+    inv = good_inventory()
+    mutate(inv)
+    proc, report = run_prechecks(tmp_path, inv)
+
+    assert proc.returncode != 0
+    messages = failure_messages(report)
+    assert expected in messages, f"expected {expected!r} in:\n{messages}"
+    assert "inventory" in messages  # every message points at the file to fix
+    assert_no_host_touched(report)
+    # Secret values never reach the output, even when they are the problem.
+    leaked = [name for name, value in inv["secrets"].items() if value and str(value) in proc.stdout + proc.stderr]
+    assert not leaked, f"secret values printed: {leaked}"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda inv: None, id="as-is"),
+        pytest.param(
+            combine(
+                set_value("vars", "public_network", "192.0.2.0/24"),
+                set_value("vars", "public_vip_address", "192.0.2.10"),
+            ),
+            id="public-network",
+        ),
+        pytest.param(set_value("vars", "openstack_release", 2026.1), id="unquoted-release"),
+    ],
+)
+def test_good_inventory_passes_every_inventory_check(tmp_path, mutate):
+    inv = good_inventory()
+    mutate(inv)
+    proc, report = run_prechecks(tmp_path, inv, "--tags", "inventory")
+
+    assert proc.returncode == 0, failure_messages(report) or proc.stderr
+    first_play = report["plays"][0]
+    assert first_play["play"]["name"] == "Check the inventory and variables"
+    tasks = [task["task"]["name"] for task in first_play["tasks"]]
+    assert len(tasks) >= 7
+    for task in first_play["tasks"]:
+        assert task["hosts"], f"{task['task']['name']} ran on no host"
+        for host, result in task["hosts"].items():
+            assert not result.get("failed") and not result.get("skipped"), (task["task"]["name"], host, result)
+    per_host = {
+        host for _, task, host, _ in task_results(report) if task == "Check each host's management and tunnel addresses"
+    }
+    assert per_host == set(inv["hosts"])
+    assert_no_host_touched(report)
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client")
+def test_host_play_contact_is_detected(tmp_path):
+    """The guard above can fail: with a good inventory the host play does try 127.0.0.1:9."""
+    proc, report = run_prechecks(tmp_path, good_inventory())
+
+    assert proc.returncode != 0
+    assert sum(stats["unreachable"] for stats in report["stats"].values()) == 4
+    with pytest.raises(AssertionError):
+        assert_no_host_touched(report)
