@@ -285,8 +285,7 @@ def test_good_inventory_passes_every_inventory_check(tmp_path, mutate):
     proc, report = run_prechecks(tmp_path, inv, "--tags", "inventory")
 
     assert proc.returncode == 0, failure_messages(report) or proc.stderr
-    first_play = report["plays"][0]
-    assert first_play["play"]["name"] == "Check the inventory and variables"
+    first_play = next(p for p in report["plays"] if p["play"]["name"] == "Check the inventory and variables")
     tasks = [task["task"]["name"] for task in first_play["tasks"]]
     assert len(tasks) >= 7
     for task in first_play["tasks"]:
@@ -309,3 +308,13 @@ def test_host_play_contact_is_detected(tmp_path):
     assert sum(stats["unreachable"] for stats in report["stats"].values()) == 4
     with pytest.raises(AssertionError):
         assert_no_host_touched(report)
+
+
+def test_empty_inventory_is_refused(tmp_path):
+    inv = good_inventory()
+    inv["hosts"] = {}
+    inv["groups"] = {group: [] for group in inv["groups"]}
+    proc, report = run_prechecks(tmp_path, inv)
+
+    assert proc.returncode != 0
+    assert "The inventory has no hosts" in failure_messages(report)
