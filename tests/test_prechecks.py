@@ -239,6 +239,14 @@ BAD_INPUTS = [
     pytest.param(delete("vars", "openstack_release"), "openstack_release is not set", id="missing-release"),
     pytest.param(
         combine(
+            lambda inv: inv["hosts"].update(ctl2={"management_address": "10.0.0.13", **UNREACHABLE_HOST}),
+            set_value("groups", "controller", ["ctl1", "ctl2"]),
+        ),
+        "The controller group has 2 hosts",
+        id="even-controllers",
+    ),
+    pytest.param(
+        combine(
             lambda inv: inv["hosts"].update(Ctl_1=inv["hosts"].pop("ctl1")),
             set_value("groups", "controller", ["Ctl_1"]),
             set_value("groups", "storage", ["Ctl_1"]),

@@ -6,8 +6,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import testinfra
-
 REPO = Path(__file__).resolve().parents[3]
 
 SYSCTLS = {
@@ -69,34 +67,29 @@ def test_tunnel_nic_only_on_tunnel_hosts(host, hostvars):
         assert len([line for line in addresses.splitlines() if " lo " not in line]) == 1
 
 
-def test_hosts_have_their_own_identity(inventory):
+def test_hosts_have_their_own_identity(inventory, remote):
     """machine-id and SSH host keys are made per host at first boot, never copied from the image."""
-    ssh_config = os.path.join(os.environ["STACKWRIGHT_LAB_STATE_DIR"], "ssh_config")
     seen = {}
     for name in inventory["hostvars"]:
-        remote = testinfra.get_host(f"ssh://{name}", ssh_config=ssh_config)
-        ident = (remote.file("/etc/machine-id").content_string.strip(),
-                 remote.file("/etc/ssh/ssh_host_ed25519_key.pub").content_string.split()[1])
+        ident = (remote(name).file("/etc/machine-id").content_string.strip(),
+                 remote(name).file("/etc/ssh/ssh_host_ed25519_key.pub").content_string.split()[1])
         assert all(ident[0] != other[0] and ident[1] != other[1] for other in seen.values()), name
         seen[name] = ident
 
 
-def test_lab_containers_selected_by_label(inventory):
-    env = dict(os.environ, CONTAINERS_CONF=os.path.join(os.path.dirname(os.environ["STACKWRIGHT_LAB_STATE_DIR"]),
-                                                        "..", "containers.conf"))
+def test_lab_containers_selected_by_label(inventory, podman_env):
+    env = podman_env
     lab_name = next(iter(inventory["hostvars"].values()))["lab_name"]
     names = subprocess.run(["podman", "ps", "--filter", f"label=stackwright.lab={lab_name}", "--format", "{{.Names}}"],
                            check=True, capture_output=True, text=True, env=env).stdout.split()
     assert sorted(names) == sorted(inventory["hostvars"])
 
 
-def test_lab_create_again_changes_nothing(inventory):
-    run = subprocess.run(["ansible-playbook", "-i", inventory["path"], "playbooks/lab.yml"], cwd=REPO,
-                         capture_output=True, text=True, env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")))
+def test_lab_create_again_changes_nothing(playbook_runner):
+    run, recap = playbook_runner(REPO / "playbooks" / "lab.yml")
     assert run.returncode == 0, run.stdout[-3000:]
-    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M)
     assert recap, run.stdout[-3000:]
-    assert all(changed == "0" for _, changed in recap), recap
+    assert not any(recap.values()), recap
 
 
 def test_secrets_file_is_private(inventory):

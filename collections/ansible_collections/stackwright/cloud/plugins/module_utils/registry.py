@@ -99,9 +99,18 @@ def validate_service(source, service):
         if haproxy is not None:
             if comp.get("port") is None:
                 raise RegistryError(f"{where}: 'haproxy' needs the component's backend 'port'")
-            haproxy_schema = {"frontend_port": int, "check": str, "vip": str, "mode": str}
+            haproxy_schema = {
+                "frontend_port": int,
+                "check": str,
+                "check_port": int,
+                "vip": str,
+                "mode": str,
+                "single_active": bool,
+            }
             _check_keys(f"{where} haproxy", haproxy, haproxy_schema, ("frontend_port",))
             _check_port(f"{where} haproxy", haproxy["frontend_port"])
+            if "check_port" in haproxy:
+                _check_port(f"{where} haproxy check", haproxy["check_port"])
             if haproxy.get("vip", "both") not in HAPROXY_VIPS:
                 raise RegistryError(f"{where}: haproxy vip must be one of {', '.join(HAPROXY_VIPS)}")
             if haproxy.get("mode", "http") not in HAPROXY_MODES:

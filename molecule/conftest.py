@@ -1,0 +1,89 @@
+"""Shared fixtures: the scenario inventory as Ansible sees it (raw host vars, groups)."""
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def inventory():
+    path = os.environ["STACKWRIGHT_INVENTORY"]
+    out = subprocess.run(["ansible-inventory", "-i", path, "--list"], check=True, capture_output=True, text=True,
+                         cwd=REPO).stdout
+    data = json.loads(out)
+    groups = {name: data.get(name, {}).get("hosts", []) for name in ("controller", "network", "compute", "storage")}
+    return {"path": path, "hostvars": data["_meta"]["hostvars"], "groups": groups}
+
+
+@pytest.fixture(scope="session")
+def lab_state_dir():
+    return Path(os.environ["STACKWRIGHT_LAB_STATE_DIR"])
+
+
+@pytest.fixture(scope="session")
+def secrets(inventory):
+    return yaml.safe_load((Path(inventory["path"]) / "secrets.yml").read_text())
+
+
+@pytest.fixture(scope="session")
+def podman_env(lab_state_dir):
+    """Environment for the lab's podman calls (its containers.conf lives two levels above the lab's state)."""
+    return dict(os.environ, CONTAINERS_CONF=str(lab_state_dir.parent.parent / "containers.conf"))
+
+
+@pytest.fixture(scope="session")
+def remote(lab_state_dir):
+    """testinfra host by inventory name, over the lab's SSH configuration."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = testinfra.get_host(f"ssh://{name}", ssh_config=str(lab_state_dir / "ssh_config"))
+        return cache[name]
+
+    return get
+
+
+def wait_until(check, attempts=60, delay=2.0):
+    """Poll `check` until it returns a truthy value; bounded by attempts, never by measured time."""
+    last = None
+    for _ in range(attempts):
+        last = check()
+        if last:
+            return last
+        time.sleep(delay)
+    return last
+
+
+@pytest.fixture
+def hostvars(host, inventory):
+    name = host.backend.get_hostname()
+    return inventory["hostvars"][name]
+
+
+@pytest.fixture(scope="session")
+def poll():
+    return wait_until
+
+
+def run_playbook(inventory_path, playbook):
+    """Run a playbook against the scenario inventory; returns (process, {host: changed count})."""
+    run = subprocess.run(["ansible-playbook", "-i", inventory_path, str(playbook)], cwd=REPO, capture_output=True,
+                         text=True, env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")), check=False)
+    recap = {host: int(changed) for host, changed in
+             re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M)}
+    return run, recap
+
+
+@pytest.fixture(scope="session")
+def playbook_runner(inventory):
+    return lambda playbook: run_playbook(inventory["path"], playbook)
