@@ -75,10 +75,11 @@ def poll():
     return wait_until
 
 
-def run_playbook(inventory_path, playbook):
+def run_playbook(inventory_path, playbook, *args):
     """Run a playbook against the scenario inventory; returns (process, {host: changed count})."""
-    run = subprocess.run(["ansible-playbook", "-i", inventory_path, str(playbook)], cwd=REPO, capture_output=True,
-                         text=True, env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")), check=False)
+    run = subprocess.run(["ansible-playbook", "-i", inventory_path, str(playbook), *args], cwd=REPO,
+                         capture_output=True, text=True, check=False,
+                         env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")))
     recap = {host: int(changed) for host, changed in
              re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M)}
     return run, recap
@@ -86,4 +87,4 @@ def run_playbook(inventory_path, playbook):
 
 @pytest.fixture(scope="session")
 def playbook_runner(inventory):
-    return lambda playbook: run_playbook(inventory["path"], playbook)
+    return lambda playbook, *args: run_playbook(inventory["path"], playbook, *args)
