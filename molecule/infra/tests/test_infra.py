@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import socket
 import ssl
 import urllib.request
@@ -31,7 +32,8 @@ def wsrep(remote, name, variable):
 
 
 def ca_context(inventory):
-    return ssl.create_default_context(cafile=str(Path(inventory["path"]) / "pki" / "ca.crt"))
+    # The scenario keeps its CA with the lab (pki_dir in the scenario inventory).
+    return ssl.create_default_context(cafile=str(Path(os.environ["STACKWRIGHT_LAB_STATE_DIR"]) / "pki" / "ca.crt"))
 
 
 def test_no_service_restarted_by_the_second_run(remote, inventory, lab_state_dir):
