@@ -46,7 +46,13 @@ def good_inventory():
         host_vars.update(UNREACHABLE_HOST)
     return {
         "hosts": hosts,
-        "groups": {"controller": ["ctl1"], "network": ["net1"], "compute": ["cmp1", "cmp2"], "storage": ["ctl1"]},
+        "groups": {
+            "controller": ["ctl1"],
+            "network": ["net1"],
+            "compute": ["cmp1", "cmp2"],
+            "storage": ["ctl1"],
+            "glance_api": ["ctl1"],
+        },
         "vars": {
             "openstack_release": "2026.2",
             "management_network": "10.0.0.0/24",
@@ -238,6 +244,21 @@ BAD_INPUTS = [
     ),
     pytest.param(delete("vars", "openstack_release"), "openstack_release is not set", id="missing-release"),
     pytest.param(
+        set_value("vars", "openstack_release", "2031.1"),
+        "openstack_release '2031.1' has no pinned constraints (releases/2031.1.txt)",
+        id="unknown-release",
+    ),
+    pytest.param(
+        set_value("groups", "glance_api", []),
+        "Inventory group 'glance_api' (used by glance api) is missing or empty",
+        id="empty-service-group",
+    ),
+    pytest.param(
+        delete("secrets", "glance_keystone_password"),
+        "Secrets missing: glance_keystone_password.",
+        id="missing-service-password",
+    ),
+    pytest.param(
         combine(
             lambda inv: inv["hosts"].update(ctl2={"management_address": "10.0.0.13", **UNREACHABLE_HOST}),
             set_value("groups", "controller", ["ctl1", "ctl2"]),
@@ -284,7 +305,7 @@ def test_bad_inventory_stops_before_any_host(tmp_path, mutate, expected):
             ),
             id="public-network",
         ),
-        pytest.param(set_value("vars", "openstack_release", 2026.1), id="unquoted-release"),
+        pytest.param(set_value("vars", "openstack_release", 2026.2), id="unquoted-release"),
     ],
 )
 def test_good_inventory_passes_every_inventory_check(tmp_path, mutate):

@@ -128,10 +128,10 @@ def test_wrong_field_type(registry):
     assert f"{path}: field 'messaging' must be bool, got str" in msg
 
 
-def test_unknown_group(registry):
-    path = registry("memcached", lambda d: _server(d).update(group="dashboard"))
+def test_invalid_group_name(registry):
+    path = registry("memcached", lambda d: _server(d).update(group="Dash-board"))
     msg = _error(registry)
-    assert f"{path}: component 'server': unknown group 'dashboard'" in msg
+    assert f"{path}: component 'server': group 'Dash-board' is not a valid inventory group name" in msg
 
 
 def test_duplicate_port_across_services(registry):

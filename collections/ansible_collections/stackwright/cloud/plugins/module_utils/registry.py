@@ -8,11 +8,13 @@ Pure Python plus PyYAML, so the vars plugin, the secrets generator and the tests
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import yaml
 
-KNOWN_GROUPS = ("all", "controller", "network", "compute", "storage")
+# Inventory group names: the role groups, or a service's own group that the inventory maps (e.g. glance_api).
+GROUP_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 ENDPOINT_INTERFACES = ("public", "internal", "admin")
 HAPROXY_VIPS = ("internal", "public", "both")
 HAPROXY_MODES = ("http", "tcp")
@@ -23,6 +25,7 @@ _SERVICE_KEYS = {
     "description": str,
     "type": (str, type(None)),
     "release_package": (str, type(None)),
+    "extra_packages": list,
     "database": list,
     "messaging": bool,
     "keystone_user": (str, type(None)),
@@ -37,6 +40,8 @@ _COMPONENT_KEYS = {
     "extra_ports": dict,
     "haproxy": (dict, type(None)),
     "endpoints": (dict, type(None)),
+    "wsgi": str,
+    "command": str,
 }
 _REQUIRED_COMPONENT_KEYS = ("group", "unit")
 
@@ -81,6 +86,9 @@ def validate_service(source, service):
     for secret in service.get("secrets", []):
         if not isinstance(secret, str) or not secret.startswith(f"{service['name']}_"):
             raise RegistryError(f"{source}: secret {secret!r} must be a string starting with '{service['name']}_'")
+    for package in service.get("extra_packages", []):
+        if not isinstance(package, str) or not package:
+            raise RegistryError(f"{source}: extra_packages must be non-empty strings, got {package!r}")
     for db in service.get("database", []):
         if not isinstance(db, str) or not db:
             raise RegistryError(f"{source}: database names must be non-empty strings, got {db!r}")
@@ -89,12 +97,23 @@ def validate_service(source, service):
     for cname, comp in service["components"].items():
         where = f"{source}: component '{cname}'"
         _check_keys(where, comp, _COMPONENT_KEYS, _REQUIRED_COMPONENT_KEYS)
-        if comp["group"] not in KNOWN_GROUPS:
-            raise RegistryError(f"{where}: unknown group '{comp['group']}' (known: {', '.join(KNOWN_GROUPS)})")
+        if not GROUP_NAME_PATTERN.match(comp["group"]):
+            raise RegistryError(f"{where}: group '{comp['group']}' is not a valid inventory group name")
         if comp.get("port") is not None:
             _check_port(where, comp["port"])
         for pname, port in comp.get("extra_ports", {}).items():
             _check_port(f"{where} extra port '{pname}'", port)
+        if "wsgi" in comp or "command" in comp:
+            if "wsgi" in comp and "command" in comp:
+                raise RegistryError(f"{where}: a component runs either a 'wsgi' application or a 'command', not both")
+            if not service.get("release_package"):
+                raise RegistryError(f"{where}: 'wsgi' and 'command' need the service's 'release_package' (its venv)")
+        if "wsgi" in comp:
+            if comp.get("port") is None:
+                raise RegistryError(f"{where}: a 'wsgi' component needs the 'port' its server listens on")
+            module, _, app = comp["wsgi"].partition(":")
+            if not module or not app:
+                raise RegistryError(f"{where}: 'wsgi' must be 'python.module:callable', got {comp['wsgi']!r}")
         haproxy = comp.get("haproxy")
         if haproxy is not None:
             if comp.get("port") is None:
