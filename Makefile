@@ -7,7 +7,7 @@ VENV ?= .venv
 # The deploy host needs Python >= 3.12 (ansible-core 2.21); the first one found wins.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3 $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
-SCENARIOS ?= foundation infra
+SCENARIOS ?= foundation infra aio
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg

@@ -88,3 +88,28 @@ def run_playbook(inventory_path, playbook, *args):
 @pytest.fixture(scope="session")
 def playbook_runner(inventory):
     return lambda playbook, *args: run_playbook(inventory["path"], playbook, *args)
+
+
+@pytest.fixture(scope="session")
+def restarted_units(remote, lab_state_dir):
+    """Hosts whose service PIDs or start times differ from the snapshot taken before the idempotence run."""
+
+    def check():
+        before = json.loads((lab_state_dir / "service-state.json").read_text())
+        changed = {}
+        for name, state in before.items():
+            units = [line.split("=", 1)[1] for line in state.splitlines() if line.startswith("Id=")]
+            now = remote(name).check_output(
+                "systemctl show --property=Id,MainPID,ActiveEnterTimestamp " + " ".join(units)
+            )
+            if now != state.strip():
+                changed[name] = {"before": state.strip(), "now": now}
+        return changed
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def ca_file(lab_state_dir):
+    """The scenario's CA certificate (scenarios keep pki_dir with the lab)."""
+    return lab_state_dir / "pki" / "ca.crt"

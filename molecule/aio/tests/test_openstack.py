@@ -1,0 +1,108 @@
+"""The all-in-one cloud seen by real clients from the deploy host: the openstack CLI and openstacksdk through the VIPs
+with TLS verified against the cloud's CA."""
+
+import hashlib
+import json
+import os
+import secrets as random_bytes
+import ssl
+import subprocess
+import urllib.request
+
+import openstack
+import pytest
+
+CLOUD = "stackwright"
+
+
+@pytest.fixture(scope="module")
+def clouds_yaml(lab_state_dir):
+    return lab_state_dir / "clouds.yaml"
+
+
+@pytest.fixture(scope="module")
+def cli(clouds_yaml):
+    env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(clouds_yaml), OS_CLOUD=CLOUD)
+
+    def run(*args):
+        out = subprocess.run(["openstack", *args, "-f", "json"], env=env, check=True, capture_output=True, text=True)
+        return json.loads(out.stdout)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def conn(clouds_yaml):
+    config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)])
+    return openstack.connection.Connection(config=config.get_one(cloud=CLOUD))
+
+
+def test_no_service_restarted_by_the_second_run(restarted_units):
+    assert restarted_units() == {}
+
+
+def test_credentials_on_the_deploy_host_are_private(lab_state_dir):
+    for name in ("clouds.yaml", "admin-openrc.sh"):
+        assert oct((lab_state_dir / name).stat().st_mode & 0o777) == "0o600", name
+
+
+def test_openrc_gives_a_token(lab_state_dir):
+    out = subprocess.run(
+        ["bash", "-c", f". {lab_state_dir / 'admin-openrc.sh'} && openstack token issue -f value -c id"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("OS_")},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert out.stdout.strip().startswith("gAAAA")  # a fernet token
+
+
+def test_token_issue_through_the_public_vip(cli, inventory):
+    token = cli("token", "issue")
+    assert token["project_id"] and token["user_id"]
+
+
+def test_catalog_has_identity_image_and_placement_on_both_vips(cli, inventory):
+    hostvars = next(iter(inventory["hostvars"].values()))
+    catalog = {entry["Type"]: entry["Endpoints"] for entry in cli("catalog", "list")}
+    for service_type, port in (("identity", 5000), ("image", 9292), ("placement", 8778)):
+        urls = {e["interface"]: e["url"] for e in catalog[service_type]}
+        assert urls == {
+            "public": f"https://{hostvars['public_vip_address']}:{port}",
+            "internal": f"https://{hostvars['internal_vip_address']}:{port}",
+        }, service_type
+
+
+def test_fernet_and_credential_keys_are_private_to_keystone(remote, inventory):
+    for name in inventory["groups"]["controller"]:
+        for repo in ("/etc/keystone/fernet-keys", "/etc/keystone/credential-keys"):
+            keys = remote(name).check_output(f"stat -c '%U %a %n' {repo}/*").splitlines()
+            assert keys, f"{name}: no keys in {repo}"
+            assert all(line.startswith("keystone 600 ") for line in keys), keys
+
+
+def test_image_upload_and_download_keep_every_byte(conn):
+    data = random_bytes.token_bytes(3 * 1024 * 1024 + 17)
+    image = conn.image.create_image(
+        name="molecule-roundtrip", data=data, disk_format="raw", container_format="bare", wait=True
+    )
+    try:
+        assert conn.image.get_image(image.id).status == "active"
+        downloaded = conn.image.download_image(image.id).content
+        assert hashlib.sha256(downloaded).hexdigest() == hashlib.sha256(data).hexdigest()
+    finally:
+        conn.image.delete_image(image.id)
+
+
+def test_placement_root_answers_with_its_version(inventory, ca_file):
+    hostvars = next(iter(inventory["hostvars"].values()))
+    context = ssl.create_default_context(cafile=str(ca_file))
+    with urllib.request.urlopen(f"https://{hostvars['public_vip_address']}:8778/", context=context, timeout=30) as r:
+        versions = json.load(r)["versions"]
+    assert versions[0]["status"] == "CURRENT" and versions[0]["max_version"].startswith("1.")
+
+
+def test_placement_lists_resource_providers_with_a_token(conn):
+    response = conn.placement.get("/resource_providers", headers={"OpenStack-API-Version": "placement 1.39"})
+    assert response.status_code == 200
+    assert "resource_providers" in response.json()
