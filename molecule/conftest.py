@@ -110,6 +110,15 @@ def restarted_units(remote, lab_state_dir):
 
 
 @pytest.fixture(scope="session")
-def ca_file(lab_state_dir):
-    """The scenario's CA certificate (scenarios keep pki_dir with the lab)."""
-    return lab_state_dir / "pki" / "ca.crt"
+def credentials_dir(inventory, lab_state_dir):
+    """Where the deploy put clouds.yaml and the CA: scenarios keep them with the lab, lab inventories in themselves."""
+    for directory in (lab_state_dir, Path(inventory["path"])):
+        if (directory / "clouds.yaml").is_file():
+            return directory
+    pytest.fail(f"no clouds.yaml in {lab_state_dir} or {inventory['path']}: was the cloud deployed?")
+
+
+@pytest.fixture(scope="session")
+def ca_file(credentials_dir):
+    """The cloud's CA certificate (the pki role's pki_dir sits next to clouds.yaml)."""
+    return credentials_dir / "pki" / "ca.crt"
