@@ -115,4 +115,5 @@ def test_filters_on_project_registry():
     services = load_registry(Path(__file__).resolve().parents[8] / "services")
     assert "haproxy_stats_password" in required_secrets(services)
     assert ("mariadb", "server") in _names(service_components(services, ["controller"]))
-    assert _names(service_components(services, ["compute"])) == [("chrony", "client")]
+    expected = [("chrony", "client"), ("libvirt", "daemon"), ("nova", "compute")]
+    assert _names(service_components(services, ["compute"])) == expected

@@ -1,0 +1,390 @@
+# Copyright: Stackwright contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: nova_cells
+short_description: List nova's cells and mapped hosts, and map new compute hosts to their cell
+version_added: 0.1.0
+author:
+  - Stackwright contributors
+description:
+  - Runs on a host with nova's configuration and database access (a controller), through C(nova-manage cell_v2).
+  - >-
+    O(state=list) reports the cells (C(nova-manage cell_v2 list_cells), passwords masked as nova-manage masks them)
+    and the hosts mapped to them (C(list_hosts)). It never changes anything.
+  - >-
+    O(state=discovered) maps the compute hosts that registered in a cell but have no host mapping yet
+    (C(nova-manage cell_v2 discover_hosts --verbose)) and reports C(changed) only when it mapped a host. With
+    O(hosts), it first waits until each of those compute hosts has registered (a new nova-compute needs some seconds
+    after its start), and fails, naming them, for hosts that do not register or are not mapped afterwards.
+  - >-
+    In check mode, O(state=discovered) reads the compute hosts of every cell from nova's databases with the
+    Python next to O(nova_manage) (what C(discover_hosts) would look at, read only) and reports those without a host
+    mapping in RV(mapped_hosts), without mapping them and without waiting.
+options:
+  state:
+    description:
+      - V(list) reports cells and mapped hosts.
+      - V(discovered) maps unmapped compute hosts to their cell.
+    type: str
+    choices: [list, discovered]
+    default: list
+  nova_manage:
+    description:
+      - The C(nova-manage) of nova's venv, for example C(/openstack/venvs/nova-34.0.0/bin/nova-manage). A bare name is
+        looked up in the PATH.
+    type: str
+    default: nova-manage
+  python:
+    description:
+      - Interpreter that can import nova, for the read-only probe of check mode and of O(hosts).
+      - Defaults to C(python3) in the directory of O(nova_manage).
+    type: path
+  config_files:
+    description:
+      - Configuration files passed as C(--config-file). Empty uses nova's defaults (C(/etc/nova/nova.conf)).
+    type: list
+    elements: path
+    default: []
+  hosts:
+    description:
+      - With O(state=discovered), the compute hosts (nova's host names) that must end up mapped.
+      - The task waits up to O(timeout) seconds for them to register before it runs the discovery.
+    type: list
+    elements: str
+    default: []
+  cell:
+    description:
+      - Restrict the discovery to one cell, by name or uuid.
+    type: str
+  by_service:
+    description:
+      - Find compute hosts by their nova-compute service instead of their compute node (C(--by-service)), as
+        for ironic hosts that have no compute node yet.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - Seconds to wait for the O(hosts) to register.
+    type: int
+    default: 300
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: With O(state=discovered), reports the hosts a discovery would map, from nova's databases, read only.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Run it as root or as the nova user (it must read nova.conf), on one controller, with C(run_once).
+  - Nova's periodic discovery (C([scheduler] discover_hosts_in_cells_interval)) does the same work; Stackwright turns
+    it off and maps compute hosts with this module when it deploys them.
+seealso:
+  - name: nova-manage cell_v2 commands
+    description: What list_cells, list_hosts and discover_hosts do.
+    link: https://docs.openstack.org/nova/latest/cli/nova-manage.html#cell-v2-commands
+"""
+
+EXAMPLES = r"""
+- name: Map the new compute hosts, after they registered
+  stackwright.cloud.nova_cells:
+    state: discovered
+    nova_manage: /openstack/venvs/nova-34.0.0/bin/nova-manage
+    hosts: "{{ groups['compute'] }}"
+  delegate_to: "{{ groups['controller'][0] }}"
+  run_once: true
+  register: discovery
+
+- name: Show what was mapped
+  ansible.builtin.debug:
+    var: discovery.mapped_hosts
+
+- name: List the cells and their hosts
+  stackwright.cloud.nova_cells:
+    nova_manage: /openstack/venvs/nova-34.0.0/bin/nova-manage
+  register: cells
+
+- name: Fail when cell1 is missing
+  ansible.builtin.assert:
+    that: "'cell1' in cells.cells | map(attribute='name')"
+"""
+
+RETURN = r"""
+cells:
+  description: The cells, as C(nova-manage cell_v2 list_cells) prints them (passwords masked).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the cell.
+      type: str
+      sample: cell1
+    uuid:
+      description: UUID of the cell (cell0's is all zeros).
+      type: str
+      sample: 5b1b7c1e-4f6a-4c5e-9d1e-2f0b8c3a6d71
+    transport_url:
+      description: Message queue of the cell, password masked.
+      type: str
+      sample: rabbit://nova:****@10.89.70.11:5671/nova
+    database_connection:
+      description: Database of the cell, password masked.
+      type: str
+      sample: mysql+pymysql://nova:****@10.89.70.250/nova?charset=utf8mb4
+    disabled:
+      description: Whether the scheduler skips the cell.
+      type: bool
+      sample: false
+hosts:
+  description: The hosts mapped to a cell, after the task (C(nova-manage cell_v2 list_hosts)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: Nova's name of the compute host.
+      type: str
+      sample: cmp1
+    cell_name:
+      description: Name of its cell.
+      type: str
+      sample: cell1
+    cell_uuid:
+      description: UUID of its cell.
+      type: str
+      sample: 5b1b7c1e-4f6a-4c5e-9d1e-2f0b8c3a6d71
+mapped_hosts:
+  description:
+    - Compute hosts this task mapped, or in check mode would map, sorted. Empty with O(state=list).
+  returned: always
+  type: list
+  elements: str
+  sample: [cmp2]
+"""
+
+import json
+import os
+import re
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+CELL0_UUID = "00000000-0000-0000-0000-000000000000"
+POLL_SECONDS = 5
+# discover_hosts --verbose prints this for every host mapping it creates (nova/objects/host_mapping.py).
+CREATED_MAPPING = re.compile(r"^Creating host mapping for (?:compute host|service) '([^']+)'", re.M)
+
+# Read only: the compute hosts of every cell and whether a host mapping exists, as JSON on the last line.
+PROBE = r"""
+import json, sys
+from nova import config, context, exception, objects
+by_service = sys.argv[1] == "service"
+objects.register_all()
+config.parse_args(["nova-cells-probe"] + sys.argv[2:])
+ctxt = context.get_admin_context()
+found = []
+for cell in objects.CellMappingList.get_all(ctxt):
+    if cell.is_cell0():
+        continue
+    with context.target_cell(ctxt, cell) as cctxt:
+        if by_service:
+            names = {s.host for s in objects.ServiceList.get_by_binary(cctxt, "nova-compute", include_disabled=True)}
+        else:
+            names = {n.host for n in objects.ComputeNodeList.get_all(cctxt)}
+    for name in sorted(names):
+        try:
+            objects.HostMapping.get_by_host(ctxt, name)
+            mapped = True
+        except exception.HostMappingNotFound:
+            mapped = False
+        found.append({"host": name, "cell_name": cell.name, "cell_uuid": cell.uuid, "mapped": mapped})
+print(json.dumps(found))
+"""
+
+
+class NovaCellsError(Exception):
+    """A nova-manage call failed or printed something this module cannot read."""
+
+
+def parse_table(text):
+    """Rows of a prettytable as printed by nova-manage, as dicts keyed by the header cells."""
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    if not rows:
+        return []
+    split = [[cell.strip() for cell in row.strip().strip("|").split("|")] for row in rows]
+    header, body = split[0], split[1:]
+    for cells in body:
+        if len(cells) != len(header):
+            raise NovaCellsError(f"unexpected table row {cells!r} for columns {header!r}")
+    return [dict(zip(header, cells, strict=True)) for cells in body]
+
+
+def parse_cells(text):
+    cells = []
+    for row in parse_table(text):
+        try:
+            cells.append({
+                "name": row["Name"],
+                "uuid": row["UUID"],
+                "transport_url": row["Transport URL"],
+                "database_connection": row["Database Connection"],
+                "disabled": row["Disabled"].lower() == "true",
+            })  # fmt: skip
+        except KeyError as missing:
+            raise NovaCellsError(f"list_cells printed no column {missing}") from None
+    return cells
+
+
+def parse_hosts(text):
+    hosts = []
+    for row in parse_table(text):
+        try:
+            hosts.append({"host": row["Hostname"], "cell_name": row["Cell Name"], "cell_uuid": row["Cell UUID"]})
+        except KeyError as missing:
+            raise NovaCellsError(f"list_hosts printed no column {missing}") from None
+    return hosts
+
+
+def parse_discovery(text):
+    """Host names that discover_hosts --verbose reports as newly mapped, sorted and unique."""
+    return sorted(set(CREATED_MAPPING.findall(text)))
+
+
+def parse_probe(text):
+    lines = [line for line in text.splitlines() if line.strip()]
+    try:
+        found = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise NovaCellsError(f"the probe printed no JSON: {text.strip()[-500:]!r}") from None
+    if not isinstance(found, list):
+        raise NovaCellsError("the probe printed JSON that is not a list")
+    return found
+
+
+class NovaCells:
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        name = params["nova_manage"]
+        self.nova_manage = name if os.path.isabs(name) else module.get_bin_path(name, required=True)
+        self.python = params["python"] or os.path.join(os.path.dirname(self.nova_manage), "python3")
+        self.config_args = [arg for path in params["config_files"] for arg in ("--config-file", path)]
+
+    def manage(self, *args):
+        argv = [self.nova_manage, *self.config_args, "cell_v2", *args]
+        rc, out, err = self.module.run_command(argv)
+        if rc != 0:
+            raise NovaCellsError(
+                f"{' '.join(argv[-len(args) - 1 :])} failed (exit {rc}): {(err or out).strip()[-1000:]}"
+            )
+        return out
+
+    def cells(self):
+        return parse_cells(self.manage("list_cells"))
+
+    def hosts(self):
+        return parse_hosts(self.manage("list_hosts"))
+
+    def compute_hosts(self):
+        """Compute hosts of every cell with their mapping state, straight from nova's databases."""
+        kind = "service" if self.module.params["by_service"] else "node"
+        argv = [self.python, "-c", PROBE, kind, *self.config_args]
+        rc, out, err = self.module.run_command(argv)
+        if rc != 0:
+            raise NovaCellsError(f"reading the compute hosts failed (exit {rc}): {(err or out).strip()[-1000:]}")
+        return parse_probe(out)
+
+    def resolve_cell(self, cells, wanted):
+        for cell in cells:
+            if wanted in (cell["name"], cell["uuid"]):
+                if cell["uuid"] == CELL0_UUID:
+                    raise NovaCellsError("cell0 holds no hosts; name another cell")
+                return cell
+        known = ", ".join(cell["name"] or cell["uuid"] for cell in cells) or "none"
+        raise NovaCellsError(f"no cell named {wanted!r} (cells: {known})")
+
+    def wait_for_registration(self, expected, deadline):
+        while True:
+            registered = {entry["host"] for entry in self.compute_hosts()}
+            missing = sorted(set(expected) - registered)
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                what = "service" if self.module.params["by_service"] else "compute node"
+                raise NovaCellsError(
+                    f"compute hosts not registered in any cell after {self.module.params['timeout']}s: "
+                    f"{', '.join(missing)}. nova-compute there has created no {what}: check that it runs "
+                    f"(journalctl -u nova-compute) and that its [DEFAULT] host matches the name given here."
+                )
+            time.sleep(POLL_SECONDS)
+
+    def discover(self, cell):
+        args = ["discover_hosts", "--verbose"]
+        if cell:
+            args += ["--cell_uuid", cell["uuid"]]
+        if self.module.params["by_service"]:
+            args.append("--by-service")
+        return parse_discovery(self.manage(*args))
+
+
+def run(module):
+    params = module.params
+    nova = NovaCells(module)
+    cells = nova.cells()
+    result = {"changed": False, "cells": cells, "mapped_hosts": []}
+    if params["state"] == "discovered":
+        cell = nova.resolve_cell(cells, params["cell"]) if params["cell"] else None
+        if module.check_mode:
+            candidates = [entry for entry in nova.compute_hosts() if not entry["mapped"]]
+            if cell:
+                candidates = [entry for entry in candidates if entry["cell_uuid"] == cell["uuid"]]
+            result["mapped_hosts"] = sorted({entry["host"] for entry in candidates})
+        else:
+            if params["hosts"]:
+                nova.wait_for_registration(params["hosts"], time.monotonic() + params["timeout"])
+            result["mapped_hosts"] = nova.discover(cell)
+        result["changed"] = bool(result["mapped_hosts"])
+    result["hosts"] = nova.hosts()
+    if params["state"] == "discovered" and not module.check_mode:
+        unmapped = sorted(set(params["hosts"]) - {entry["host"] for entry in result["hosts"]})
+        if unmapped:
+            raise NovaCellsError(
+                f"compute hosts still not mapped to a cell after discover_hosts: {', '.join(unmapped)}"
+                + (f" (only cell {params['cell']} was searched)" if cell else "")
+            )
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "state": {"type": "str", "choices": ["list", "discovered"], "default": "list"},
+            "nova_manage": {"type": "str", "default": "nova-manage"},
+            "python": {"type": "path"},
+            "config_files": {"type": "list", "elements": "path", "default": []},
+            "hosts": {"type": "list", "elements": "str", "default": []},
+            "cell": {"type": "str"},
+            "by_service": {"type": "bool", "default": False},
+            "timeout": {"type": "int", "default": 300},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module)
+    except NovaCellsError as error:
+        module.fail_json(msg=str(error))
+    if result["mapped_hosts"]:
+        verb = "would map" if module.check_mode else "mapped"
+        result["msg"] = f"{verb} {', '.join(result['mapped_hosts'])}"
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+# Copyright: Stackwright contributors
+# Apache License 2.0 (see LICENSE)
+"""stackwright.cloud.nova_cells against a simulated nova 34 controller (nova-manage cell_v2 and the read-only probe)."""
+
+import json
+import os
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.stackwright.cloud.plugins.modules import nova_cells
+
+VENV = "/openstack/venvs/nova-34.0.0"
+NOVA_MANAGE = f"{VENV}/bin/nova-manage"
+CELL0 = "00000000-0000-0000-0000-000000000000"
+CELL1 = "5b1b7c1e-4f6a-4c5e-9d1e-2f0b8c3a6d71"
+CELL2 = "9e0c4d2a-7b3f-4e8a-a1c5-6d2f8e9b0a13"
+
+CELL_ROWS = {
+    "cell0": [CELL0, "none:/", "mysql+pymysql://nova:****@10.89.70.250/nova_cell0?charset=utf8mb4", "False"],
+    "cell1": [CELL1, "rabbit://nova:****@10.89.70.11:5671/nova", "mysql+pymysql://nova:****@10.89.70.250/nova?charset=utf8mb4",
+              "False"],
+    "cell2": [CELL2, "rabbit://nova:****@10.89.70.12:5671/nova2",
+              "mysql+pymysql://nova:****@10.89.70.250/nova2?charset=utf8mb4", "True"],
+}  # fmt: skip
+
+
+def prettytable(header, rows):
+    """A table as nova-manage prints it (prettytable: centred cells, one space of padding, +--+ borders)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    border = "+" + "+".join("-" * (width + 2) for width in widths) + "+"
+
+    def line(cells):
+        return "|" + "|".join(f" {str(cell).center(width)} " for cell, width in zip(cells, widths, strict=True)) + "|"
+
+    return "\n".join([border, line(header), border, *(line(row) for row in rows), border]) + "\n"
+
+
+# oslo.config's deprecation chatter goes to stderr; nova-manage's own lines go to stdout.
+STDERR_NOISE = "Modules with known eventlet monkey patching issues were imported prior to eventlet monkey patching\n"
+
+
+class NovaController:
+    """Answers like a controller of a two-cell deployment: cells, compute nodes per cell, host mappings."""
+
+    def __init__(self):
+        self.cells = ["cell0", "cell1"]
+        self.nodes = {"cmp1": CELL1, "cmp2": CELL1}  # compute nodes that registered, by cell uuid
+        self.mapped = {"cmp1": CELL1}
+        self.registers_after_polls = {}  # host -> polls before its compute node appears
+        self.fail = {}  # command -> (rc, stderr)
+        self.calls = []
+
+    def uuid(self, name):
+        return {"cell0": CELL0, "cell1": CELL1, "cell2": CELL2}[name]
+
+    def name(self, uuid):
+        return {CELL0: "cell0", CELL1: "cell1", CELL2: "cell2"}[uuid]
+
+    def run_command(self, argv, **kwargs):
+        assert isinstance(argv, list), "commands are argv lists"
+        assert "use_unsafe_shell" not in kwargs
+        self.calls.append(argv)
+        if os.path.basename(argv[0]) == "python3":
+            assert argv[0] == f"{VENV}/bin/python3" and argv[1] == "-c"
+            return self.probe(argv[3], argv[4:])
+        assert argv[0] == NOVA_MANAGE
+        args = [a for a in argv[1:] if a != "--config-file" and not a.startswith("/etc/")]
+        assert args[0] == "cell_v2"
+        command = args[1]
+        if command in self.fail:
+            rc, err = self.fail[command]
+            return rc, "", err
+        if command == "list_cells":
+            return 0, self.list_cells(), STDERR_NOISE
+        if command == "list_hosts":
+            return 0, self.list_hosts(), STDERR_NOISE
+        if command == "discover_hosts":
+            return 0, self.discover(args[2:]), STDERR_NOISE
+        raise AssertionError(f"unexpected command {argv}")
+
+    def list_cells(self):
+        header = ["Name", "UUID", "Transport URL", "Database Connection", "Disabled"]
+        return prettytable(header, [[name, *CELL_ROWS[name]] for name in self.cells])
+
+    def list_hosts(self):
+        rows = [[self.name(uuid), uuid, host] for host, uuid in sorted(self.mapped.items())]
+        return prettytable(["Cell Name", "Cell UUID", "Hostname"], rows)
+
+    def probe(self, kind, config_args):
+        assert kind in ("node", "service")
+        assert all(arg == "--config-file" or arg.startswith("/etc/") for arg in config_args)
+        for host in list(self.registers_after_polls):
+            if self.registers_after_polls[host] == 0:
+                self.nodes[host] = CELL1
+                del self.registers_after_polls[host]
+            else:
+                self.registers_after_polls[host] -= 1
+        found = [
+            {"host": host, "cell_name": self.name(uuid), "cell_uuid": uuid, "mapped": host in self.mapped}
+            for host, uuid in sorted(self.nodes.items())
+        ]
+        return 0, "some oslo warning on stdout\n" + json.dumps(found) + "\n", STDERR_NOISE
+
+    def discover(self, args):
+        assert "--verbose" in args
+        cell_filter = args[args.index("--cell_uuid") + 1] if "--cell_uuid" in args else None
+        cells = [self.uuid(name) for name in self.cells]
+        lines = [f"Found {len(cells)} cell mappings."]
+        for uuid in cells:
+            if uuid == CELL0:
+                lines.append("Skipping cell0 since it does not contain hosts.")
+                continue
+            if cell_filter and uuid != cell_filter:
+                continue
+            lines.append(f"Getting computes from cell '{self.name(uuid)}': {uuid}")
+            added = 0
+            for host, node_cell in sorted(self.nodes.items()):
+                if node_cell != uuid:
+                    continue
+                node_uuid = f"4f1e0c7a-0000-4000-8000-00000000000{host[-1]}"
+                lines.append(f"Checking host mapping for compute host '{host}': {node_uuid}")
+                if host not in self.mapped:
+                    lines.append(f"Creating host mapping for compute host '{host}': {node_uuid}")
+                    self.mapped[host] = uuid
+                    added += 1
+            lines.append(f"Found {added} unmapped computes in cell: {uuid}")
+        return "\n".join(lines) + "\n"
+
+    def ran(self, word):
+        return [argv for argv in self.calls if word in argv]
+
+
+class ModuleResult(Exception):
+    def __init__(self, result):
+        super().__init__(result.get("msg"))
+        self.result = result
+
+
+class Exited(ModuleResult):
+    pass
+
+
+class Failed(ModuleResult):
+    pass
+
+
+@pytest.fixture
+def nova(monkeypatch):
+    fake = NovaController()
+
+    def exit_json(_self, **result):
+        raise Exited(result)
+
+    def fail_json(_self, msg, **result):
+        raise Failed({"msg": msg, "failed": True, **result})
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda _self, argv, **kw: fake.run_command(argv, **kw))
+    monkeypatch.setattr(nova_cells.time, "sleep", lambda _seconds: None)
+    return fake
+
+
+def run_module(**args):
+    with patch_module_args({"nova_manage": NOVA_MANAGE, **args}), pytest.raises(Exited) as caught:
+        nova_cells.main()
+    return caught.value.result
+
+
+def fail_module(**args):
+    with patch_module_args({"nova_manage": NOVA_MANAGE, **args}), pytest.raises(Failed) as caught:
+        nova_cells.main()
+    return caught.value.result
+
+
+def test_list_reports_cells_and_hosts_and_changes_nothing(nova):
+    result = run_module()
+    assert result["changed"] is False
+    assert [(c["name"], c["uuid"], c["disabled"]) for c in result["cells"]] == [
+        ("cell0", CELL0, False),
+        ("cell1", CELL1, False),
+    ]
+    assert result["cells"][1]["transport_url"] == "rabbit://nova:****@10.89.70.11:5671/nova"
+    assert result["cells"][0]["database_connection"].endswith("/nova_cell0?charset=utf8mb4")
+    assert result["hosts"] == [{"host": "cmp1", "cell_name": "cell1", "cell_uuid": CELL1}]
+    assert result["mapped_hosts"] == []
+    assert not nova.ran("discover_hosts")
+
+
+def test_list_reads_a_disabled_cell_and_no_hosts(nova):
+    nova.cells.append("cell2")
+    nova.mapped = {}
+    result = run_module(state="list")
+    assert [c["disabled"] for c in result["cells"]] == [False, False, True]
+    assert result["hosts"] == []
+
+
+def test_discovered_maps_the_new_host_and_reports_it(nova):
+    result = run_module(state="discovered")
+    assert result["changed"] is True
+    assert result["mapped_hosts"] == ["cmp2"]
+    assert {h["host"] for h in result["hosts"]} == {"cmp1", "cmp2"}
+    assert result["msg"] == "mapped cmp2"
+
+
+def test_discovered_twice_is_unchanged(nova):
+    run_module(state="discovered")
+    result = run_module(state="discovered")
+    assert result["changed"] is False
+    assert result["mapped_hosts"] == []
+
+
+def test_check_mode_reports_without_mapping(nova):
+    result = run_module(state="discovered", _ansible_check_mode=True)
+    assert result["changed"] is True
+    assert result["mapped_hosts"] == ["cmp2"]
+    assert result["msg"] == "would map cmp2"
+    assert not nova.ran("discover_hosts")
+    assert "cmp2" not in nova.mapped
+
+
+def test_check_mode_with_everything_mapped_is_unchanged(nova):
+    nova.mapped["cmp2"] = CELL1
+    result = run_module(state="discovered", _ansible_check_mode=True)
+    assert result["changed"] is False and result["mapped_hosts"] == []
+
+
+def test_waits_for_a_compute_host_that_registers_late(nova):
+    nova.registers_after_polls["cmp3"] = 2
+    result = run_module(state="discovered", hosts=["cmp1", "cmp3"], timeout=60)
+    assert result["mapped_hosts"] == ["cmp2", "cmp3"]
+    assert len(nova.ran("node")) == 3  # two polls without cmp3, one with it
+
+
+def test_fails_naming_hosts_that_never_register(nova, monkeypatch):
+    clock = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(nova_cells.time, "monotonic", lambda: next(clock))
+    result = fail_module(state="discovered", hosts=["cmp1", "cmp9", "cmp8"], timeout=30)
+    assert "cmp8, cmp9" in result["msg"] and "cmp1" not in result["msg"].split(":")[1]
+    assert "journalctl -u nova-compute" in result["msg"]
+    assert not nova.ran("discover_hosts")
+
+
+def test_discovery_restricted_to_a_cell_by_name(nova):
+    nova.cells.append("cell2")
+    nova.nodes["cmp5"] = CELL2
+    result = run_module(state="discovered", cell="cell2")
+    assert result["mapped_hosts"] == ["cmp5"]
+    assert nova.ran("--cell_uuid")[0][-1] == CELL2
+    assert "cmp2" not in nova.mapped
+
+
+def test_unknown_cell_is_refused_with_the_known_ones(nova):
+    result = fail_module(state="discovered", cell="cell7")
+    assert "no cell named 'cell7'" in result["msg"] and "cell0, cell1" in result["msg"]
+
+
+def test_cell0_is_refused(nova):
+    assert "cell0 holds no hosts" in fail_module(state="discovered", cell="cell0")["msg"]
+
+
+def test_nova_manage_failure_is_reported(nova):
+    nova.fail["list_cells"] = (1, "An error has occurred:\noslo_db.exception.DBConnectionError: (2003, 'no route')\n")
+    result = fail_module()
+    assert "list_cells failed (exit 1)" in result["msg"] and "DBConnectionError" in result["msg"]
+
+
+def test_config_files_and_by_service_are_passed_on(nova):
+    run_module(state="discovered", config_files=["/etc/nova/nova.conf"], by_service=True, hosts=["cmp2"])
+    discover = nova.ran("discover_hosts")[0]
+    assert discover[1:3] == ["--config-file", "/etc/nova/nova.conf"] and "--by-service" in discover
+    probe = nova.ran("service")[0]
+    assert probe[-2:] == ["--config-file", "/etc/nova/nova.conf"]
+
+
+def test_parse_table_rejects_a_ragged_row():
+    with pytest.raises(nova_cells.NovaCellsError):
+        nova_cells.parse_table("| a | b |\n| 1 |\n")
+
+
+def test_parse_probe_needs_json():
+    with pytest.raises(nova_cells.NovaCellsError, match="no JSON"):
+        nova_cells.parse_probe("Traceback (most recent call last):\nImportError: nova\n")
+
+
+def test_discovery_output_with_service_lines():
+    text = (
+        "Found 2 cell mappings.\nSkipping cell0 since it does not contain hosts.\n"
+        "Getting computes from cell 'cell1': x\n"
+        "Creating host mapping for service 'ironic1'\n"
+        "Creating host mapping for compute host 'cmp2': y\nCreating host mapping for compute host 'cmp2': z\n"
+    )
+    assert nova_cells.parse_discovery(text) == ["cmp2", "ironic1"]
