@@ -60,7 +60,13 @@ def test_components_for_groups():
     services = load_registry(SERVICES)
     compute = components_for_groups(services, ["compute"])
     # group "all" components run everywhere, controller ones do not run on a compute node.
-    expected = [("chrony", "client"), ("libvirt", "daemon"), ("nova", "compute")]
+    expected = [
+        ("chrony", "client"),
+        ("libvirt", "daemon"),
+        ("nova", "compute"),
+        ("openvswitch", "compute"),
+        ("ovn", "chassis"),
+    ]
     assert [(c["service"], c["component"]) for c in compute] == expected
     controller = {(c["service"], c["component"]) for c in components_for_groups(services, ["controller"])}
     assert {("mariadb", "server"), ("chrony", "server"), ("chrony", "client")} <= controller

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: nova_cells
-short_description: List nova's cells and mapped hosts, and map new compute hosts to their cell
+short_description: List nova's cells and mapped hosts, create a cell, and map new compute hosts to their cell
 version_added: 0.1.0
 author:
   - Stackwright contributors
@@ -15,6 +15,11 @@ description:
   - >-
     O(state=list) reports the cells (C(nova-manage cell_v2 list_cells), passwords masked as nova-manage masks them)
     and the hosts mapped to them (C(list_hosts)). It never changes anything.
+  - >-
+    O(state=present) creates the cell O(name) (C(nova-manage cell_v2 create_cell)) unless a cell of that name
+    exists, with the message queue and database of nova's configuration (C([DEFAULT] transport_url),
+    C([database] connection)). It reports C(changed) only when it created the cell; an existing cell is left as it
+    is.
   - >-
     O(state=discovered) maps the compute hosts that registered in a cell but have no host mapping yet
     (C(nova-manage cell_v2 discover_hosts --verbose)) and reports C(changed) only when it mapped a host. With
@@ -28,10 +33,15 @@ options:
   state:
     description:
       - V(list) reports cells and mapped hosts.
+      - V(present) creates the cell O(name) when it is missing.
       - V(discovered) maps unmapped compute hosts to their cell.
     type: str
-    choices: [list, discovered]
+    choices: [list, present, discovered]
     default: list
+  name:
+    description:
+      - With O(state=present), the name of the cell. Required then.
+    type: str
   nova_manage:
     description:
       - The C(nova-manage) of nova's venv, for example C(/openstack/venvs/nova-34.0.0/bin/nova-manage). A bare name is
@@ -76,7 +86,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: With O(state=discovered), reports the hosts a discovery would map, from nova's databases, read only.
+    details: >-
+      With O(state=discovered), reports the hosts a discovery would map, from nova's databases, read only. With
+      O(state=present), reports whether the cell would be created.
   diff_mode:
     support: none
   platform:
@@ -105,6 +117,14 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     var: discovery.mapped_hosts
 
+- name: Create the cell of the instances unless it exists
+  stackwright.cloud.nova_cells:
+    state: present
+    name: cell1
+    nova_manage: /openstack/venvs/nova-34.0.0/bin/nova-manage
+  delegate_to: "{{ groups['controller'][0] }}"
+  run_once: true
+
 - name: List the cells and their hosts
   stackwright.cloud.nova_cells:
     nova_manage: /openstack/venvs/nova-34.0.0/bin/nova-manage
@@ -117,7 +137,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 cells:
-  description: The cells, as C(nova-manage cell_v2 list_cells) prints them (passwords masked).
+  description: The cells after the task, as C(nova-manage cell_v2 list_cells) prints them (passwords masked).
   returned: always
   type: list
   elements: dict
@@ -339,6 +359,14 @@ def run(module):
     nova = NovaCells(module)
     cells = nova.cells()
     result = {"changed": False, "cells": cells, "mapped_hosts": []}
+    if params["state"] == "present" and params["name"] not in {cell["name"] for cell in cells}:
+        result["changed"] = True
+        if not module.check_mode:
+            nova.manage("create_cell", "--name", params["name"], "--verbose")
+            result["cells"] = nova.cells()
+            result["msg"] = f"created cell {params['name']}"
+        else:
+            result["msg"] = f"would create cell {params['name']}"
     if params["state"] == "discovered":
         cell = nova.resolve_cell(cells, params["cell"]) if params["cell"] else None
         if module.check_mode:
@@ -365,7 +393,8 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "state": {"type": "str", "choices": ["list", "discovered"], "default": "list"},
+            "state": {"type": "str", "choices": ["list", "present", "discovered"], "default": "list"},
+            "name": {"type": "str"},
             "nova_manage": {"type": "str", "default": "nova-manage"},
             "python": {"type": "path"},
             "config_files": {"type": "list", "elements": "path", "default": []},
@@ -374,6 +403,7 @@ def main():
             "by_service": {"type": "bool", "default": False},
             "timeout": {"type": "int", "default": 300},
         },
+        required_if=[("state", "present", ["name"])],
         supports_check_mode=True,
     )
     try:

@@ -115,5 +115,11 @@ def test_filters_on_project_registry():
     services = load_registry(Path(__file__).resolve().parents[8] / "services")
     assert "haproxy_stats_password" in required_secrets(services)
     assert ("mariadb", "server") in _names(service_components(services, ["controller"]))
-    expected = [("chrony", "client"), ("libvirt", "daemon"), ("nova", "compute")]
+    expected = [
+        ("chrony", "client"),
+        ("libvirt", "daemon"),
+        ("nova", "compute"),
+        ("openvswitch", "compute"),
+        ("ovn", "chassis"),
+    ]
     assert _names(service_components(services, ["compute"])) == expected

@@ -77,6 +77,10 @@ class NovaController:
             return 0, self.list_hosts(), STDERR_NOISE
         if command == "discover_hosts":
             return 0, self.discover(args[2:]), STDERR_NOISE
+        if command == "create_cell":
+            name = args[args.index("--name") + 1]
+            self.cells.append(name)
+            return 0, self.uuid(name) + "\n", STDERR_NOISE
         raise AssertionError(f"unexpected command {argv}")
 
     def list_cells(self):
@@ -292,3 +296,27 @@ def test_discovery_output_with_service_lines():
         "Creating host mapping for compute host 'cmp2': y\nCreating host mapping for compute host 'cmp2': z\n"
     )
     assert nova_cells.parse_discovery(text) == ["cmp2", "ironic1"]
+
+
+def test_present_creates_a_missing_cell_and_reports_it(nova):
+    result = run_module(state="present", name="cell2")
+    assert result["changed"] is True
+    assert [c["name"] for c in result["cells"]] == ["cell0", "cell1", "cell2"]
+    assert [argv[-4:] for argv in nova.ran("create_cell")] == [["create_cell", "--name", "cell2", "--verbose"]]
+
+
+def test_present_leaves_an_existing_cell_alone(nova):
+    result = run_module(state="present", name="cell1")
+    assert result["changed"] is False
+    assert not nova.ran("create_cell")
+
+
+def test_present_in_check_mode_reports_the_cell_without_creating_it(nova):
+    result = run_module(state="present", name="cell2", _ansible_check_mode=True)
+    assert result["changed"] is True
+    assert "cell2" not in [c["name"] for c in result["cells"]]
+    assert not nova.ran("create_cell")
+
+
+def test_present_needs_a_name(nova):
+    assert "name" in fail_module(state="present")["msg"]
