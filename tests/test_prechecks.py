@@ -267,6 +267,27 @@ BAD_INPUTS = [
         id="even-controllers",
     ),
     pytest.param(
+        set_host("net1", "ovn_bridge_mappings", {"physnet1": "br-ex"}),
+        "Host net1: ovn_bridge_mappings maps physnet1 to a bridge that ovn_bridge_interfaces gives no interface",
+        id="bridge-mapping-without-interface",
+    ),
+    pytest.param(
+        combine(
+            set_host("net1", "ovn_bridge_mappings", {"physnet1": "br-int"}),
+            set_host("net1", "ovn_bridge_interfaces", {"br-int": "eth2"}),
+        ),
+        "br-int is OVN's own bridge and cannot carry a provider network",
+        id="bridge-mapping-to-br-int",
+    ),
+    pytest.param(
+        combine(
+            set_host("ctl1", "ovn_bridge_mappings", {"physnet1": "br-ex"}),
+            set_host("ctl1", "ovn_bridge_interfaces", {"br-ex": "eth2"}),
+        ),
+        "Host ctl1: ovn_bridge_mappings is set, but only compute and network hosts run OVN",
+        id="bridge-mapping-off-chassis",
+    ),
+    pytest.param(
         combine(
             lambda inv: inv["hosts"].update(Ctl_1=inv["hosts"].pop("ctl1")),
             set_value("groups", "controller", ["Ctl_1"]),
@@ -306,6 +327,13 @@ def test_bad_inventory_stops_before_any_host(tmp_path, mutate, expected):
             id="public-network",
         ),
         pytest.param(set_value("vars", "openstack_release", 2026.2), id="unquoted-release"),
+        pytest.param(
+            combine(
+                set_host("net1", "ovn_bridge_mappings", {"physnet1": "br-ex"}),
+                set_host("net1", "ovn_bridge_interfaces", {"br-ex": "eth2"}),
+            ),
+            id="provider-bridge",
+        ),
     ],
 )
 def test_good_inventory_passes_every_inventory_check(tmp_path, mutate):
