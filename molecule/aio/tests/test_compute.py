@@ -1,35 +1,13 @@
 """Compute seen from the deploy host: nova's services and hypervisors, and a real server booted from the guest image
 under libvirt, whose serial console shows the guest's ready line."""
 
-import json
-import os
 import re
-import subprocess
 import uuid
 
-import openstack
 import pytest
 
-CLOUD = "stackwright"
 GUEST_IMAGE = "stackwright-guest"
 READY = re.compile(r"^STACKWRIGHT-GUEST-READY .*$", re.M)
-
-
-@pytest.fixture(scope="module")
-def cli(credentials_dir):
-    env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(credentials_dir / "clouds.yaml"), OS_CLOUD=CLOUD)
-
-    def run(*args):
-        out = subprocess.run(["openstack", *args, "-f", "json"], env=env, check=True, capture_output=True, text=True)
-        return json.loads(out.stdout)
-
-    return run
-
-
-@pytest.fixture(scope="module")
-def conn(credentials_dir):
-    config = openstack.config.OpenStackConfig(config_files=[str(credentials_dir / "clouds.yaml")])
-    return openstack.connection.Connection(config=config.get_one(cloud=CLOUD))
 
 
 @pytest.fixture(scope="module")

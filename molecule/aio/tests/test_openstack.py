@@ -9,33 +9,8 @@ import ssl
 import subprocess
 import urllib.request
 
-import openstack
 import pytest
 import requests
-
-CLOUD = "stackwright"
-
-
-@pytest.fixture(scope="module")
-def clouds_yaml(credentials_dir):
-    return credentials_dir / "clouds.yaml"
-
-
-@pytest.fixture(scope="module")
-def cli(clouds_yaml):
-    env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(clouds_yaml), OS_CLOUD=CLOUD)
-
-    def run(*args):
-        out = subprocess.run(["openstack", *args, "-f", "json"], env=env, check=True, capture_output=True, text=True)
-        return json.loads(out.stdout)
-
-    return run
-
-
-@pytest.fixture(scope="module")
-def conn(clouds_yaml):
-    config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)])
-    return openstack.connection.Connection(config=config.get_one(cloud=CLOUD))
 
 
 def test_no_service_restarted_by_the_second_run(restarted_units, lab_state_dir):
