@@ -5,9 +5,9 @@
 import os
 
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.stackwright.cloud.plugins.modules import galera_cluster
+from ansible_collections.stackwright.cloud.tests.unit.module_harness import Exited, Failed, patch_module
 
 UUID = "6b2a7c1e-0f5d-11f0-9a55-0e8e3b2d4c11"
 ADDRESSES = ["10.89.82.11:4567", "10.89.82.12:4567", "10.89.82.13:4567"]
@@ -80,20 +80,6 @@ def wsrep_output(cluster_status="Primary", comment="Synced", size=3, last_commit
     )
 
 
-class ModuleResult(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-class Exited(ModuleResult):
-    """exit_json was called."""
-
-
-class Failed(ModuleResult):
-    """fail_json was called."""
-
-
 class MariaDBHost:
     """Answers the module's commands like a Debian 13 controller; galera_new_cluster starts a Primary node."""
 
@@ -152,16 +138,7 @@ class MariaDBHost:
 def host(tmp_path, monkeypatch):
     fake = MariaDBHost(tmp_path)
 
-    def exit_json(_self, **result):
-        raise Exited(result)
-
-    def fail_json(_self, msg, **result):
-        raise Failed({"msg": msg, "failed": True, **result})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda _self, argv, **kw: fake.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda _self, name, **_kw: f"/usr/bin/{name}")
+    patch_module(monkeypatch, fake, bin_dir="/usr/bin")
     monkeypatch.setattr(galera_cluster.time, "sleep", lambda _seconds: None)
     return fake
 

@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.stackwright.cloud.plugins.modules import nova_cells
+from ansible_collections.stackwright.cloud.tests.unit.module_harness import Exited, Failed, patch_module
 
 VENV = "/openstack/venvs/nova-34.0.0"
 NOVA_MANAGE = f"{VENV}/bin/nova-manage"
@@ -135,33 +135,11 @@ class NovaController:
         return [argv for argv in self.calls if word in argv]
 
 
-class ModuleResult(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-class Exited(ModuleResult):
-    pass
-
-
-class Failed(ModuleResult):
-    pass
-
-
 @pytest.fixture
 def nova(monkeypatch):
     fake = NovaController()
 
-    def exit_json(_self, **result):
-        raise Exited(result)
-
-    def fail_json(_self, msg, **result):
-        raise Failed({"msg": msg, "failed": True, **result})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda _self, argv, **kw: fake.run_command(argv, **kw))
+    patch_module(monkeypatch, fake)
     monkeypatch.setattr(nova_cells.time, "sleep", lambda _seconds: None)
     return fake
 

@@ -7,9 +7,9 @@ import json
 import os
 
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.stackwright.cloud.plugins.modules import rabbitmq_cluster
+from ansible_collections.stackwright.cloud.tests.unit.module_harness import Exited, Failed, patch_module
 
 CTL1, CTL2, CTL3 = "rabbit@ctl1", "rabbit@ctl2", "rabbit@ctl3"
 ALL = [CTL1, CTL2, CTL3]
@@ -91,20 +91,6 @@ Most common reasons for this are:
 """
 
 
-class ModuleResult(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-class Exited(ModuleResult):
-    """exit_json was called."""
-
-
-class Failed(ModuleResult):
-    """fail_json was called."""
-
-
 class RabbitHost:
     """Answers the module's commands like a Debian 13 controller running rabbit@ctl1."""
 
@@ -168,16 +154,7 @@ class RabbitHost:
 def host(monkeypatch):
     fake = RabbitHost()
 
-    def exit_json(_self, **result):
-        raise Exited(result)
-
-    def fail_json(_self, msg, **result):
-        raise Failed({"msg": msg, "failed": True, **result})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda _self, argv, **kw: fake.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda _self, name, **_kw: f"/usr/sbin/{name}")
+    patch_module(monkeypatch, fake, bin_dir="/usr/sbin")
     monkeypatch.setattr(rabbitmq_cluster.time, "sleep", lambda _seconds: None)
     fake.stdin_detached = 0
 
