@@ -34,6 +34,17 @@ UNREACHABLE_HOST = {
 }
 
 
+PUBLIC_NETWORK = {"name": "public", "physical_network": "physnet1", "network_type": "flat", "external": True}
+DEMO_NETWORK = {"name": "demo-net", "project": "demo", "cidr": "192.168.100.0/24", "router": "demo-router",
+                "external_network": "public"}  # fmt: skip
+
+
+def mapped_provider(inv):
+    """net1 bridges physnet1 and the inventory names a public network on it."""
+    inv["hosts"]["net1"].update(ovn_bridge_mappings={"physnet1": "br-ex"}, ovn_bridge_interfaces={"br-ex": "eth2"})
+    inv["vars"]["neutron_provider_networks"] = [PUBLIC_NETWORK]
+
+
 def good_inventory():
     """A valid multi-host inventory: 1 controller+storage, 1 network, 2 compute hosts."""
     hosts = {
@@ -288,6 +299,29 @@ BAD_INPUTS = [
         id="bridge-mapping-off-chassis",
     ),
     pytest.param(
+        set_value("vars", "neutron_provider_networks", [PUBLIC_NETWORK]),
+        "provider network 'public' uses a physical network that no network host maps to a bridge",
+        id="provider-network-unmapped",
+    ),
+    pytest.param(
+        combine(
+            mapped_provider,
+            set_value("vars", "neutron_self_service_networks", [dict(DEMO_NETWORK, project="nobody")]),
+            set_value("vars", "neutron_projects", ["demo"]),
+        ),
+        "self-service network 'demo-net' is in a project that is neither admin nor in neutron_projects",
+        id="self-service-network-unknown-project",
+    ),
+    pytest.param(
+        combine(
+            mapped_provider,
+            set_value("vars", "neutron_self_service_networks", [dict(DEMO_NETWORK, external_network="internet")]),
+            set_value("vars", "neutron_projects", ["demo"]),
+        ),
+        "the router of self-service network 'demo-net' needs an external network of neutron_provider_networks",
+        id="router-without-external-network",
+    ),
+    pytest.param(
         combine(
             lambda inv: inv["hosts"].update(Ctl_1=inv["hosts"].pop("ctl1")),
             set_value("groups", "controller", ["Ctl_1"]),
@@ -333,6 +367,14 @@ def test_bad_inventory_stops_before_any_host(tmp_path, mutate, expected):
                 set_host("net1", "ovn_bridge_interfaces", {"br-ex": "eth2"}),
             ),
             id="provider-bridge",
+        ),
+        pytest.param(
+            combine(
+                mapped_provider,
+                set_value("vars", "neutron_projects", ["demo"]),
+                set_value("vars", "neutron_self_service_networks", [DEMO_NETWORK]),
+            ),
+            id="provider-and-self-service-networks",
         ),
     ],
 )
