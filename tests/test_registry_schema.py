@@ -63,7 +63,7 @@ def test_components_for_groups():
     expected = [
         ("chrony", "client"),
         ("libvirt", "daemon"),
-        ("neutron", "metadata_agent"),
+        ("neutron", "ovn_agent"),
         ("nova", "compute"),
         ("openvswitch", "compute"),
         ("ovn", "chassis"),

@@ -1,5 +1,5 @@
 """Servers with working networking: the demo project's self-service network and router from the inventory, a server
-that gets its address from OVN's DHCP and its metadata through the metadata agent, a floating IP that the deploy host
+that gets its address from OVN's DHCP and its metadata through neutron's OVN agent, a floating IP that the deploy host
 reaches over TCP (HTTP and SSH with the key from metadata), and, with two compute hosts, servers on different
 computes that reach each other across the tunnel."""
 
@@ -128,9 +128,9 @@ def fixed_address(server):
                 if a.get("OS-EXT-IPS:type") == "fixed")  # fmt: skip
 
 
-def test_every_chassis_runs_an_alive_metadata_agent(cli, inventory, poll):
+def test_every_compute_host_runs_an_alive_ovn_agent(cli, inventory, poll):
     def agents():
-        found = {a["Host"]: a for a in cli("network", "agent", "list") if a["Agent Type"] == "OVN Metadata agent"}
+        found = {a["Host"]: a for a in cli("network", "agent", "list") if a["Agent Type"] == "OVN Neutron agent"}
         alive = all(a["Alive"] for a in found.values())
         return found if set(found) == set(inventory["groups"]["compute"]) and alive else None
 
