@@ -14,12 +14,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
-.PHONY: help deps venv lab secrets site aio verify guest-image destroy lint unit molecule test clean-cache
+.PHONY: help deps venv lab secrets site aio verify day2 guest-image destroy lint unit molecule test clean-cache
 
 help:
 	@echo "make aio        set up this machine and deploy the all-in-one lab cloud"
 	@echo "make test       lint, unit tests and Molecule scenarios ($(SCENARIOS))"
 	@echo "make verify     run the cloud checks of the aio scenario against the deployed lab of INVENTORY"
+	@echo "make day2       run the day-2 playbooks (key rotation, backup and restore, Galera recovery) against that lab"
 	@echo "make destroy    remove the lab hosts of INVENTORY (default $(INVENTORY))"
 	@echo "make guest-image  build the test servers' guest image (docs/guest-image.md)"
 	@echo "make lab | secrets | site | lint | unit | molecule    single steps"
@@ -48,13 +49,18 @@ aio: lab secrets site
 	@$(VENV)/bin/python scripts/lab-summary $(INVENTORY)
 
 # The aio scenario's checks against any deployed lab (multinode too); lab name from the inventory.
+VERIFY_TESTS ?= molecule/aio/tests
 verify: venv
 	@lab=$$(ansible-inventory -i $(INVENTORY) --host $$(ansible-inventory -i $(INVENTORY) --list | \
 		python3 -c 'import json,sys; print(sorted(json.load(sys.stdin)["_meta"]["hostvars"])[0])') | \
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["lab_name"])'); \
 	state=$${STACKWRIGHT_CACHE:-$$HOME/.cache/stackwright}/labs/$$lab; \
 	STACKWRIGHT_INVENTORY=$(CURDIR)/$(INVENTORY) STACKWRIGHT_LAB_STATE_DIR=$$state \
-		pytest -p no:cacheprovider -q -rs --ssh-config=$$state/ssh_config molecule/aio/tests
+		pytest -p no:cacheprovider -q -rs --ssh-config=$$state/ssh_config $(VERIFY_TESTS)
+
+# The day-2 playbooks against a deployed lab; they change the running cloud (and leave it working).
+day2:
+	@$(MAKE) --no-print-directory verify VERIFY_TESTS=molecule/day2/tests
 
 destroy: venv
 	ansible-playbook -i $(INVENTORY) playbooks/lab.yml -e lab_state=absent

@@ -1,4 +1,5 @@
-"""Shared fixtures: the scenario inventory as Ansible sees it (raw host vars, groups)."""
+"""Shared fixtures: the scenario inventory as Ansible sees it (raw host vars, groups), the lab hosts over SSH, and the
+deployed cloud through the openstack CLI and openstacksdk with the admin clouds.yaml."""
 
 import json
 import os
@@ -7,11 +8,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import openstack
 import pytest
 import testinfra
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# The admin cloud in the clouds.yaml the deploy writes.
+CLOUD = "stackwright"
 
 
 @pytest.fixture(scope="session")
@@ -122,3 +126,26 @@ def credentials_dir(inventory, lab_state_dir):
 def ca_file(credentials_dir):
     """The cloud's CA certificate (the pki role's pki_dir sits next to clouds.yaml)."""
     return credentials_dir / "pki" / "ca.crt"
+
+
+@pytest.fixture(scope="session")
+def clouds_yaml(credentials_dir):
+    return credentials_dir / "clouds.yaml"
+
+
+@pytest.fixture(scope="session")
+def cli(clouds_yaml):
+    """Runs `openstack <args> -f json` as the admin user and returns the parsed output."""
+    env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(clouds_yaml), OS_CLOUD=CLOUD)
+
+    def run(*args):
+        out = subprocess.run(["openstack", *args, "-f", "json"], env=env, check=True, capture_output=True, text=True)
+        return json.loads(out.stdout)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def conn(clouds_yaml):
+    config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)])
+    return openstack.connection.Connection(config=config.get_one(cloud=CLOUD))

@@ -6,7 +6,7 @@ A repository holds one file per key, named by its index: 0 is the staged key (th
 is the primary (it encrypts), the others are secondaries (they only decrypt). A rotation promotes the staged key to
 index max+1, creates a new staged key 0 and removes the oldest secondaries so that max_active_keys remain. Renaming
 keeps a file's mtime, so the mtime of a key is when it was created as staged key, i.e. the rotation before the one
-that promoted it. Pure Python, no Ansible imports: the rules of the keystone_keys module to come.
+that promoted it. Pure Python, no Ansible imports: the rules that the keystone_keys module applies.
 """
 
 from __future__ import annotations
@@ -70,6 +70,17 @@ def minimum_active_keys(token_expiration, allow_expired_window, rotation_interva
         raise KeyRepositoryError("rotation_interval must be a positive number of seconds.")
     lifetime = token_expiration + allow_expired_window
     return -(-lifetime // rotation_interval) + 2
+
+
+def safe_rotation_interval(token_lifetime, max_active_keys):
+    """The shortest gap between rotations that never removes a key a usable token needs, once the repository is full.
+
+    A key stops signing at one rotation and is removed max_active_keys - 2 rotations later. None when no gap is
+    enough: with fewer than 3 keys a rotation removes the key that signed until that moment.
+    """
+    if max_active_keys < 3:
+        return None if token_lifetime > 0 else 0
+    return -(-token_lifetime // (max_active_keys - 2))
 
 
 def default_min_interval(rotation_interval):
