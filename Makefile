@@ -20,7 +20,7 @@ help:
 	@echo "make aio        set up this machine and deploy the all-in-one lab cloud"
 	@echo "make test       lint, unit tests and Molecule scenarios ($(SCENARIOS))"
 	@echo "make verify     run the cloud checks of the aio scenario against the deployed lab of INVENTORY"
-	@echo "make day2       run the day-2 playbooks (key rotation, backup and restore, Galera recovery) against that lab"
+	@echo "make day2       run the day-2 playbooks (key rotation, backup and restore, Galera recovery, health) against that lab"
 	@echo "make destroy    remove the lab hosts of INVENTORY (default $(INVENTORY))"
 	@echo "make guest-image  build the test servers' guest image (docs/guest-image.md)"
 	@echo "make lab | secrets | site | lint | unit | molecule    single steps"
