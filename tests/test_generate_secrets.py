@@ -2,10 +2,13 @@
 # Apache License 2.0 (see LICENSE)
 """scripts/generate-secrets: creates, extends and keeps inventory secrets, plain or vault-encrypted."""
 
+import base64
 import os
 import stat
+import struct
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -86,8 +89,9 @@ def test_creates_secrets_file(inventory, env):
     assert text.startswith("#") and "\n---\n" in text and "ansible-vault encrypt" in text
     data = load(path)
     assert sorted(data) == REQUIRED
-    for value in data.values():
-        assert isinstance(value, str) and len(value) >= SECRET_MIN_LENGTH and value.isalnum()
+    for name, value in data.items():
+        assert isinstance(value, str) and len(value) >= SECRET_MIN_LENGTH
+        assert value.isalnum() or name.endswith(("_cephx_key", "_uuid")), name
     assert len(set(data.values())) == len(data)
     assert list(data) == sorted(data)
     for name in REQUIRED:
@@ -95,6 +99,21 @@ def test_creates_secrets_file(inventory, env):
     assert_no_values_in(proc, data.values())
     # No temp file left behind.
     assert sorted(p.name for p in inventory.iterdir()) == ["hosts.yml", "secrets.yml"]
+
+
+def test_cephx_keys_and_uuids_have_their_formats(inventory, env):
+    run(inventory, env)
+    data = load(inventory / "secrets.yml")
+    keys = [name for name in data if name.endswith("_cephx_key")]
+    uuids = [name for name in data if name.endswith("_uuid")]
+    assert keys and uuids
+    for name in keys:
+        raw = base64.b64decode(data[name], validate=True)
+        # type 1 (AES), created, length 16, 16 key bytes: what ceph-authtool reads.
+        kind, created, _, length = struct.unpack("<hiih", raw[:12])
+        assert (kind, length, len(raw)) == (1, 16, 28) and created > 0, name
+    for name in uuids:
+        assert str(uuid.UUID(data[name])) == data[name], name
 
 
 def test_mode_is_0600_whatever_the_umask(inventory, env):

@@ -45,6 +45,13 @@ def mapped_provider(inv):
     inv["vars"]["neutron_provider_networks"] = [PUBLIC_NETWORK]
 
 
+def ceph_cluster(inv):
+    """ceph_mode deploy: ctl1 (the storage host) runs the monitor and one disk OSD."""
+    inv["vars"]["ceph_mode"] = "deploy"
+    inv["groups"]["ceph_mon"] = ["ctl1"]
+    inv["hosts"]["ctl1"]["ceph_osds"] = [{"path": "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4"}]
+
+
 def good_inventory():
     """A valid multi-host inventory: 1 controller+storage, 1 network, 2 compute hosts."""
     hosts = {
@@ -322,6 +329,34 @@ BAD_INPUTS = [
         id="router-without-external-network",
     ),
     pytest.param(
+        set_value("vars", "ceph_mode", "rbd"), "ceph_mode is 'rbd'; use deploy, external or none", id="ceph-bad-mode"
+    ),
+    pytest.param(
+        combine(ceph_cluster, set_value("groups", "ceph_mon", ["ctl1", "cmp1"])),
+        "ceph_mode deploy needs an odd number of hosts (1, 3 or 5) in the ceph_mon group; it has 2",
+        id="ceph-even-monitors",
+    ),
+    pytest.param(
+        combine(ceph_cluster, set_host("ctl1", "ceph_osds", [])),
+        "ceph_mode deploy needs at least one entry in ceph_osds on the storage hosts",
+        id="ceph-no-osds",
+    ),
+    pytest.param(
+        combine(ceph_cluster, set_host("ctl1", "ceph_osds", [{"size": "10G"}, {"path": "sdb"}])),
+        "every entry of ceph_osds needs an absolute path (a disk, or a file with a size)",
+        id="ceph-osd-without-path",
+    ),
+    pytest.param(
+        combine(ceph_cluster, set_host("ctl1", "ceph_osds", "/dev/sdb")),
+        "ceph_osds must be a list of {path, size} on host(s) ctl1",
+        id="ceph-osds-not-a-list",
+    ),
+    pytest.param(
+        set_value("vars", "ceph_mode", "external"),
+        "ceph_mode external needs ceph_external_mon_hosts",
+        id="ceph-external-without-monitors",
+    ),
+    pytest.param(
         combine(
             lambda inv: inv["hosts"].update(Ctl_1=inv["hosts"].pop("ctl1")),
             set_value("groups", "controller", ["Ctl_1"]),
@@ -375,6 +410,14 @@ def test_bad_inventory_stops_before_any_host(tmp_path, mutate, expected):
                 set_value("vars", "neutron_self_service_networks", [DEMO_NETWORK]),
             ),
             id="provider-and-self-service-networks",
+        ),
+        pytest.param(ceph_cluster, id="ceph-cluster"),
+        pytest.param(
+            combine(
+                set_value("vars", "ceph_mode", "external"),
+                set_value("vars", "ceph_external_mon_hosts", ["192.0.2.61"]),
+            ),
+            id="ceph-external",
         ),
     ],
 )
