@@ -8,17 +8,22 @@ VENV ?= .venv
 PYTHON ?= $(shell for p in python3.13 python3.12 python3 $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
 SCENARIOS ?= foundation infra aio
+# Tempest selection for `make tempest` (smoke, full or a regular expression); `make aio` runs it at the end when set.
+TEMPEST ?=
+TEMPEST_ARGS = -e tempest_selection='$(or $(TEMPEST),smoke)'
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
-.PHONY: help deps venv lab secrets site aio verify day2 guest-image destroy lint unit molecule test clean-cache
+.PHONY: help deps venv lab secrets site aio tempest bench verify day2 guest-image destroy lint unit molecule test clean-cache
 
 help:
 	@echo "make aio        set up this machine and deploy the all-in-one lab cloud"
 	@echo "make test       lint, unit tests and Molecule scenarios ($(SCENARIOS))"
+	@echo "make tempest    run Tempest (TEMPEST=smoke by default, or full, or a regex) against the lab of INVENTORY"
+	@echo "make bench      time the deploys (destroys and redeploys the labs; BENCH_ARGS=\"--parts ...\", docs/benchmarks.md)"
 	@echo "make verify     run the cloud checks of the aio scenario against the deployed lab of INVENTORY"
 	@echo "make day2       run the day-2 playbooks (key rotation, backup and restore, Galera recovery, health) against that lab"
 	@echo "make destroy    remove the lab hosts of INVENTORY (default $(INVENTORY))"
@@ -46,7 +51,15 @@ site: venv
 	ansible-playbook -i $(INVENTORY) playbooks/site.yml
 
 aio: lab secrets site
+	@$(if $(TEMPEST),$(MAKE) --no-print-directory tempest)
 	@$(VENV)/bin/python scripts/lab-summary $(INVENTORY)
+
+tempest: venv
+	ansible-playbook -i $(INVENTORY) playbooks/tempest.yml $(TEMPEST_ARGS)
+
+# Deploy times of the lab (cold, warm, no-op, install floor, add-compute, 1 vs N computes) as JSON in artifacts/bench/.
+bench: venv
+	$(VENV)/bin/python scripts/bench --inventory $(INVENTORY) $(BENCH_ARGS)
 
 # The aio scenario's checks against any deployed lab (multinode too); lab name from the inventory.
 VERIFY_TESTS ?= molecule/aio/tests

@@ -258,15 +258,23 @@ METADATA_SERVICE = textwrap.dedent(
     import json
     import sys
 
-    key_file, hostname = sys.argv[1:]
+    key_file, hostname, posted_file = sys.argv[1:]
     request = sys.stdin.readline().split()
-    while sys.stdin.readline().strip():
-        pass
+    length = 0
+    while header := sys.stdin.readline().strip():
+        if header.lower().startswith("content-length:"):
+            length = int(header.split(":", 1)[1])
     if request[1:2] == ["/openstack/latest/meta_data.json"]:
         with open(key_file) as stream:
             key = stream.read().strip()
         body = json.dumps({"uuid": "0", "name": hostname, "hostname": hostname, "public_keys": {"test": key + "\\n"}})
         head = "HTTP/1.1 200 OK\\r\\nContent-Type: application/json"
+    elif request[1:2] == ["/latest/meta-data/public-ipv4"]:
+        body, head = "203.0.113.7", "HTTP/1.1 200 OK\\r\\nContent-Type: text/plain"
+    elif request[:2] == ["POST", "/openstack/2013-10-17/password"]:
+        with open(posted_file, "w") as stream:
+            stream.write(sys.stdin.read(length))
+        body, head = "", "HTTP/1.1 200 OK"
     else:
         body, head = "", "HTTP/1.1 404 Not Found"
     sys.stdout.write(f"{head}\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n{body}")
@@ -282,7 +290,8 @@ def test_metadata_sets_hostname_and_ssh_key(boot, tmp_path):
     service = tmp_path / "metadata_service.py"
     service.write_text(METADATA_SERVICE)
     hostname = f"sw-{uuid.uuid4().hex[:8]}"
-    command = f"{sys.executable} {service} {key}.pub {hostname}"
+    posted = tmp_path / "posted"
+    command = f"{sys.executable} {service} {key}.pub {hostname} {posted}"
     assert "," not in command, "QEMU option values cannot hold commas"
     http_port, ssh_port = free_port(), free_port()
     # The guest network must contain 169.254.169.254 for QEMU to forward it.
@@ -301,3 +310,20 @@ def test_metadata_sets_hostname_and_ssh_key(boot, tmp_path):
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == [hostname, uid]
+    # Tempest reads and posts metadata with curl, as on CirrOS: the value byte for byte, the posted data intact.
+    key_options = ("-i", str(key), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes")
+    result = ssh(ssh_port, "cirros", "curl http://169.254.169.254/latest/meta-data/public-ipv4", *key_options)
+    assert (result.returncode, result.stdout) == (0, "203.0.113.7"), result.stderr
+    data = uuid.uuid4().hex * 3
+    result = ssh(ssh_port, "cirros", f"curl -X POST -d {data} http://169.254.169.254/openstack/2013-10-17/password",
+                 *key_options)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert posted.read_text() == data
+    result = ssh(ssh_port, "cirros", "curl -sf http://169.254.169.254/nothing-here", *key_options)
+    assert result.returncode == 22
+    # Tempest's commands as root: sudo runs them; DHCP renewals signal udhcpc through CirrOS's pid file.
+    result = ssh(ssh_port, "root", "sudo -n id -u && kill -0 $(cat /var/run/udhcpc.eth0.pid)", *key_options)
+    assert (result.returncode, result.stdout.split()) == (0, ["0"]), result.stderr
+    result = ssh(ssh_port, "cirros", "sudo id -u", *key_options)
+    assert result.returncode == 1
+    assert "log in as root" in result.stderr
