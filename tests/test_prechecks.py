@@ -52,10 +52,28 @@ def ceph_cluster(inv):
     inv["hosts"]["ctl1"]["ceph_osds"] = [{"path": "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4"}]
 
 
+SWIFT_LOOP = {"name": "d1", "type": "loop", "size": "2G"}
+
+
+def swift_devices(host, *devices):
+    """Host `host` has these swift_devices (each a dict, or anything else to test a bad entry)."""
+    return set_host(host, "swift_devices", list(devices))
+
+
+def storage_host(host):
+    """`host` joins the storage group (with a swift device, so only the check under test complains)."""
+
+    def mutate(inv):
+        inv["groups"]["storage"].append(host)
+        inv["hosts"][host]["swift_devices"] = [dict(SWIFT_LOOP)]
+
+    return mutate
+
+
 def good_inventory():
     """A valid multi-host inventory: 1 controller+storage, 1 network, 2 compute hosts."""
     hosts = {
-        "ctl1": {"management_address": "10.0.0.11"},
+        "ctl1": {"management_address": "10.0.0.11", "swift_devices": [dict(SWIFT_LOOP)]},
         "net1": {"management_address": "10.0.0.12", "tunnel_address": "10.0.1.12"},
         "cmp1": {"management_address": "10.0.0.21", "tunnel_address": "10.0.1.21"},
         "cmp2": {"management_address": "10.0.0.22", "tunnel_address": "10.0.1.22"},
@@ -70,6 +88,7 @@ def good_inventory():
             "compute": ["cmp1", "cmp2"],
             "storage": ["ctl1"],
             "glance_api": ["ctl1"],
+            "cinder_backup": ["ctl1"],
         },
         "vars": {
             "openstack_release": "2026.2",
@@ -357,6 +376,123 @@ BAD_INPUTS = [
         id="ceph-external-without-monitors",
     ),
     pytest.param(
+        combine(ceph_cluster, delete("groups", "ceph_mon")),
+        (
+            "Inventory group 'ceph_mon' (used by ceph mon, ceph mgr) is missing or empty",
+            "`ceph_mon: {children: {storage: }}`",
+        ),
+        id="ceph-deploy-without-monitor-group",
+    ),
+    pytest.param(
+        combine(ceph_cluster, storage_host("cmp1")),
+        "ceph_mode deploy runs OSDs on every storage host (the pools keep their replicas on separate hosts), "
+        "but host(s) cmp1 have no ceph_osds",
+        id="ceph-storage-host-without-osds",
+    ),
+    pytest.param(
+        combine(ceph_cluster, set_value("groups", "cinder_backup", [])),
+        (
+            "Inventory group 'cinder_backup' (used by cinder backup) is missing or empty",
+            "`cinder_backup: {children: {storage: }}`",
+        ),
+        id="ceph-cinder-backup-group-empty",
+    ),
+    pytest.param(
+        combine(
+            set_value("vars", "ceph_mode", "external"),
+            set_value("vars", "ceph_external_mon_hosts", ["192.0.2.61"]),
+            delete("groups", "cinder_backup"),
+        ),
+        "Inventory group 'cinder_backup' (used by cinder backup) is missing or empty",
+        id="ceph-external-cinder-backup-group-missing",
+    ),
+    pytest.param(
+        combine(ceph_cluster, set_value("vars", "cinder_backup_rbd_pool", "cinder-backups")),
+        "cinder_backup_rbd_pool is 'cinder-backups', which is not in ceph_pools (images, volumes, vms, backups), "
+        "so ceph_mode deploy never creates it",
+        id="cinder-backup-pool-not-a-ceph-pool",
+    ),
+    pytest.param(
+        combine(ceph_cluster, set_value("vars", "ceph_pools", ["images", "vms", "backups"])),
+        "cinder_rbd_pool is 'volumes', which is not in ceph_pools (images, vms, backups)",
+        id="cinder-volume-pool-left-out-of-ceph-pools",
+    ),
+    pytest.param(set_host("ctl1", "swift_devices", None), "Host ctl1: swift_devices is not set", id="swift-no-devices"),
+    pytest.param(swift_devices("ctl1"), "Host ctl1: swift_devices is empty", id="swift-empty-devices"),
+    pytest.param(
+        combine(storage_host("cmp2"), set_host("cmp2", "swift_devices", None)),
+        "Host cmp2: swift_devices is not set",
+        id="swift-second-storage-host-without-devices",
+    ),
+    pytest.param(
+        set_host("ctl1", "swift_devices", "sdb"),
+        'Host ctl1: swift_devices must be a list of devices, not "sdb"',
+        id="swift-devices-not-a-list",
+    ),
+    pytest.param(
+        swift_devices("ctl1", "sdb"),
+        'Host ctl1: swift_devices entry "sdb" is not a mapping such as {name: sdb}',
+        id="swift-device-not-a-mapping",
+    ),
+    pytest.param(
+        swift_devices("ctl1", {"name": "d1", "typ": "loop", "size": "2G"}),
+        "Host ctl1: swift device d1 has unknown key(s) typ (allowed: name, type, size, weight, zone, region)",
+        id="swift-device-unknown-key",
+    ),
+    pytest.param(
+        swift_devices("ctl1", {"type": "disk"}),
+        "Host ctl1: swift device #1 needs a name, a string of letters, digits",
+        id="swift-device-without-name",
+    ),
+    pytest.param(
+        swift_devices("ctl1", dict(SWIFT_LOOP), {"name": "../sdb"}),
+        "Host ctl1: swift device ../sdb needs a name, a string of letters, digits",
+        id="swift-device-path-as-name",
+    ),
+    pytest.param(
+        swift_devices("ctl1", {"name": "d1", "type": "lvm"}),
+        "Host ctl1: swift device d1 has type 'lvm'; use disk, loop, directory",
+        id="swift-device-bad-type",
+    ),
+    pytest.param(
+        swift_devices("ctl1", {"name": "d1", "type": "loop"}),
+        "Host ctl1: swift device d1 is a loop device and needs a size of at least 300M (truncate syntax such as 2G), "
+        "not none",
+        id="swift-loop-device-without-size",
+    ),
+    pytest.param(
+        swift_devices("ctl1", {"name": "d1", "type": "loop", "size": "100M"}),
+        'swift device d1 is a loop device and needs a size of at least 300M (truncate syntax such as 2G), not "100M"',
+        id="swift-loop-device-too-small",
+    ),
+    pytest.param(
+        swift_devices("ctl1", {"name": "d1", "type": "loop", "size": "2 GB"}),
+        'swift device d1 is a loop device and needs a size of at least 300M (truncate syntax such as 2G), not "2 GB"',
+        id="swift-loop-device-bad-size",
+    ),
+    pytest.param(
+        combine(
+            swift_devices("ctl1", {"name": "d1", "type": "directory"}), set_host("ctl1", "swift_mount_check", True)
+        ),
+        "Host ctl1: swift device d1 is a directory, which needs swift_mount_check false (it is true)",
+        id="swift-directory-device-with-mount-check",
+    ),
+    pytest.param(
+        swift_devices("ctl1", {"name": "sdb", "weight": -1}),
+        "Host ctl1: swift device sdb has weight -1; use a number, 0 or more (0 drains it)",
+        id="swift-device-negative-weight",
+    ),
+    pytest.param(
+        swift_devices("ctl1", {"name": "sdb", "zone": "a"}),
+        'Host ctl1: swift device sdb has zone "a"; use a whole number',
+        id="swift-device-bad-zone",
+    ),
+    pytest.param(
+        swift_devices("ctl1", dict(SWIFT_LOOP), dict(SWIFT_LOOP, size="4G")),
+        "Host ctl1: swift device name d1 appears more than once",
+        id="swift-device-name-twice",
+    ),
+    pytest.param(
         combine(
             lambda inv: inv["hosts"].update(Ctl_1=inv["hosts"].pop("ctl1")),
             set_value("groups", "controller", ["Ctl_1"]),
@@ -376,7 +512,8 @@ def test_bad_inventory_stops_before_any_host(tmp_path, mutate, expected):
 
     assert proc.returncode != 0
     messages = failure_messages(report)
-    assert expected in messages, f"expected {expected!r} in:\n{messages}"
+    for fragment in [expected] if isinstance(expected, str) else expected:
+        assert fragment in messages, f"expected {fragment!r} in:\n{messages}"
     assert "inventory" in messages  # every message points at the file to fix
     assert_no_host_touched(report)
     # Secret values never reach the output, even when they are the problem.
@@ -412,6 +549,37 @@ def test_bad_inventory_stops_before_any_host(tmp_path, mutate, expected):
             id="provider-and-self-service-networks",
         ),
         pytest.param(ceph_cluster, id="ceph-cluster"),
+        pytest.param(
+            combine(
+                ceph_cluster,
+                storage_host("cmp1"),
+                set_host("cmp1", "ceph_osds", [{"path": "/srv/osd0.img", "size": "10G"}]),
+                set_value("vars", "ceph_pools", ["images", "ssd", "vms", "backups"]),
+                set_value("vars", "cinder_rbd_pool", "ssd"),
+            ),
+            id="ceph-two-storage-hosts-and-own-volume-pool",
+        ),
+        # Without Ceph there is no cinder, so its cinder_backup group may be missing.
+        pytest.param(delete("groups", "cinder_backup"), id="no-ceph-no-cinder-backup-group"),
+        pytest.param(
+            swift_devices(
+                "ctl1",
+                {"name": "sdb"},
+                {"name": "sdc", "type": "disk", "weight": 4000, "zone": 2, "region": 1},
+                {"name": "d1", "type": "loop", "size": "300M"},
+                {"name": "d2", "type": "loop", "size": "4GiB", "weight": 0.5},
+                {"name": "d3", "type": "loop", "size": "1T", "weight": 0, "zone": 0},
+            ),
+            id="swift-disks-and-loop-devices",
+        ),
+        pytest.param(swift_devices("ctl1", {"name": "d1", "type": "directory"}), id="swift-directory-device"),
+        pytest.param(
+            combine(
+                swift_devices("ctl1", {"name": "d1", "type": "directory"}, {"name": "sdb"}),
+                set_host("ctl1", "swift_mount_check", False),
+            ),
+            id="swift-directory-device-without-mount-check",
+        ),
         pytest.param(
             combine(
                 set_value("vars", "ceph_mode", "external"),

@@ -2,7 +2,11 @@
 # Apache License 2.0 (see LICENSE)
 """The registry (services/*.yml) stays valid; a malformed entry fails with a message naming the file and field."""
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +21,8 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.registry import 
     validate_service,
 )
 
-SERVICES = Path(__file__).resolve().parent.parent / "services"
+REPO = Path(__file__).resolve().parent.parent
+SERVICES = REPO / "services"
 
 
 def test_default_registry_dir_is_the_project_services_dir(monkeypatch):
@@ -71,6 +76,76 @@ def test_components_for_groups():
     assert [(c["service"], c["component"]) for c in compute] == expected
     controller = {(c["service"], c["component"]) for c in components_for_groups(services, ["controller"])}
     assert {("mariadb", "server"), ("chrony", "server"), ("chrony", "client")} <= controller
+    # cinder-backup has a group of its own (the inventories make it the storage hosts), not the controllers'.
+    assert {("cinder", "api"), ("cinder", "scheduler"), ("cinder", "volume")} <= controller
+    assert ("cinder", "backup") not in controller
+    backup = components_for_groups(services, ["storage", "cinder_backup"])
+    assert [c["component"] for c in backup if c["service"] == "cinder"] == ["backup"]
+
+
+def lab_inventory(name):
+    """(hostvars, {host: group names}) of inventory/<name> as ansible-inventory sees it, with the vars plugin."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.pop("STACKWRIGHT_SERVICES", None)
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    executable = Path(sys.executable).parent / "ansible-inventory"
+    command = [str(executable) if executable.exists() else "ansible-inventory", "-i", str(REPO / "inventory" / name)]
+    proc = subprocess.run([*command, "--list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    # ansible-inventory marks strings from vars plugins as {"__ansible_unsafe": value}.
+    data = json.loads(proc.stdout, object_hook=lambda obj: obj.get("__ansible_unsafe", obj))
+    hostvars = data.pop("_meta")["hostvars"]
+
+    def members(group):
+        entry = data.get(group, {})
+        return set(entry.get("hosts", [])).union(*(members(child) for child in entry.get("children", [])))
+
+    group_names = {host: sorted(g for g in data if host in members(g)) for host in hostvars}
+    return hostvars, group_names
+
+
+def play_hosts(playbook, play_name, group_names):
+    """The hosts of a play whose `hosts` is a union of groups (a:b:c), as a set."""
+    play = next(p for p in yaml.safe_load((REPO / "playbooks" / playbook).read_text()) if p["name"] == play_name)
+    pattern = play["hosts"].split(":")
+    assert all(g.isidentifier() for g in pattern), f"{playbook}: only unions of groups are handled here"
+    return {host for host, groups in group_names.items() if set(pattern) & set(groups)}
+
+
+@pytest.mark.parametrize(
+    ("inventory", "expected"),
+    [
+        pytest.param("lab-aio", {"sw-aio1": ["api", "backup", "scheduler", "volume"]}, id="aio"),
+        pytest.param(
+            "lab-multinode",
+            {
+                "sw-ctl1": ["api", "scheduler", "volume"],
+                "sw-ctl2": ["api", "scheduler", "volume"],
+                "sw-ctl3": ["api", "scheduler", "volume"],
+                "sw-sto1": ["backup"],
+            },
+            id="multinode",
+        ),
+    ],
+)
+def test_lab_inventories_place_cinder_backup_on_the_storage_hosts(inventory, expected):
+    hostvars, group_names = lab_inventory(inventory)
+    registry = load_registry(SERVICES)
+    # The vars plugin hands every host the registry as loaded here.
+    for host in hostvars:
+        assert hostvars[host]["stackwright_services"]["cinder"] == registry["cinder"], host
+    placed = {}
+    for host, groups in group_names.items():
+        components = [c["component"] for c in components_for_groups(registry, groups) if c["service"] == "cinder"]
+        if components:
+            placed[host] = sorted(components)
+    assert placed == expected
+    # playbooks/cinder.yml runs on exactly those hosts, each once; haproxy sends cinder-api traffic to the API hosts.
+    assert play_hosts("cinder.yml", "Block storage service", group_names) == set(expected)
+    api_hosts = {
+        host for host, groups in group_names.items() if registry["cinder"]["components"]["api"]["group"] in groups
+    }
+    assert api_hosts == {host for host, components in expected.items() if "api" in components}
 
 
 @pytest.fixture
