@@ -43,7 +43,7 @@ options:
       - >-
         The host of the service, exactly as C(openstack volume service list) shows it: C(host@backend) for
         V(cinder-volume) (V(rbd@rbd) for Stackwright's shared RBD backend, which one record represents for every
-        controller), the controller's name for V(cinder-scheduler) and V(cinder-backup).
+        controller), the host's name for V(cinder-scheduler) (a controller) and V(cinder-backup) (a storage host).
     type: str
     required: true
   state:
