@@ -30,6 +30,14 @@ def test_apt_sources_managed(host):
     assert not host.file("/etc/apt/sources.list").exists
 
 
+def test_apt_update_records_its_success(host):
+    # ansible's apt cache_valid_time reads this stamp; without it every re-run updates the index again.
+    stamp = "/var/lib/apt/periodic/update-success-stamp"
+    before = int(host.check_output("date +%s"))
+    host.run_test("apt-get update -qq")
+    assert int(host.check_output(f"stat -c %Y {stamp}")) >= before
+
+
 def test_every_inventory_host_resolves_to_its_management_address(host, inventory):
     for name, hv in inventory["hostvars"].items():
         assert host.run(f"getent hosts {name}").stdout.split()[0] == hv["management_address"], name
