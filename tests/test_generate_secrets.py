@@ -4,6 +4,7 @@
 
 import base64
 import os
+import shutil
 import stat
 import struct
 import subprocess
@@ -13,16 +14,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.parsing.dataloader import DataLoader
 from ansible_collections.stackwright.cloud.plugins.module_utils.registry import (
     SECRET_MIN_LENGTH,
     load_registry,
     required_secrets,
 )
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "generate-secrets"
 ANSIBLE_VAULT = Path(sys.executable).parent / "ansible-vault"
 REQUIRED = required_secrets(load_registry(REPO / "services"))
+SSH_KEY = "nova_migration_ssh_key"
 
 
 @pytest.fixture
@@ -71,9 +76,43 @@ def view(path, env):
     return yaml.safe_load(out)
 
 
-def assert_no_values_in(proc, values):
+def flat(values):
+    """Every string in the values, also inside a mapping (an SSH key pair)."""
     for value in values:
+        if isinstance(value, dict):
+            yield from flat(value.values())
+        else:
+            yield value
+
+
+def assert_no_values_in(proc, values):
+    for value in flat(values):
         assert value not in proc.stdout and value not in proc.stderr
+
+
+@pytest.fixture
+def ssh_env(tmp_path, env):
+    """The real registry, with nova's migration key among its secrets (whether or not services/ lists it yet)."""
+    services = tmp_path / "services"
+    shutil.copytree(REPO / "services", services)
+    nova = yaml.safe_load((services / "nova.yml").read_text())
+    nova["secrets"] = sorted(set(nova.get("secrets", [])) | {SSH_KEY})
+    (services / "nova.yml").write_text("---\n" + yaml.safe_dump(nova))
+    return dict(env, STACKWRIGHT_SERVICES=str(services))
+
+
+def assert_ssh_key_pair(value):
+    """An unencrypted ed25519 private key in OpenSSH format, and the public key line that belongs to it."""
+    assert sorted(value) == ["private_key", "public_key"]
+    private = value["private_key"]
+    assert private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    assert private.endswith("-----END OPENSSH PRIVATE KEY-----\n")
+    key = serialization.load_ssh_private_key(private.encode(), password=None)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    kind, data, comment = value["public_key"].split(" ")
+    assert f"{kind} {data}" == public.decode() and kind == "ssh-ed25519"
+    assert comment == "nova-migration@stackwright"
 
 
 def test_script_is_executable_with_shebang():
@@ -90,9 +129,12 @@ def test_creates_secrets_file(inventory, env):
     data = load(path)
     assert sorted(data) == REQUIRED
     for name, value in data.items():
+        if name.endswith("_ssh_key"):
+            assert_ssh_key_pair(value)
+            continue
         assert isinstance(value, str) and len(value) >= SECRET_MIN_LENGTH
         assert value.isalnum() or name.endswith(("_cephx_key", "_uuid")), name
-    assert len(set(data.values())) == len(data)
+    assert len(set(map(repr, data.values()))) == len(data)
     assert list(data) == sorted(data)
     for name in REQUIRED:
         assert name in proc.stdout
@@ -127,8 +169,6 @@ def test_mode_is_0600_whatever_the_umask(inventory, env):
 
 def test_vars_plugin_reads_the_file(inventory, env):
     # The vars plugin reads it with Ansible's DataLoader; check that loader agrees with PyYAML.
-    from ansible.parsing.dataloader import DataLoader
-
     run(inventory, env)
     path = inventory / "secrets.yml"
     assert DataLoader().load_from_file(str(path)) == load(path)
@@ -173,6 +213,53 @@ def test_empty_value_is_regenerated(inventory, env):
     proc = run(inventory, env)
     assert REQUIRED[-1] in proc.stdout
     assert len(load(path)[REQUIRED[-1]]) >= SECRET_MIN_LENGTH
+
+
+def test_ssh_key_pair_is_generated_once_and_written_as_a_block(inventory, ssh_env):
+    proc = run(inventory, ssh_env)
+    path = inventory / "secrets.yml"
+    data = load(path)
+    assert_ssh_key_pair(data[SSH_KEY])
+    assert SSH_KEY in proc.stdout
+    assert_no_values_in(proc, data.values())
+    # Readable as the key file it is, and read back unchanged by Ansible's loader (the vars plugin).
+    assert f"{SSH_KEY}:\n  private_key: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n" in path.read_text()
+    assert DataLoader().load_from_file(str(path)) == data
+    before = path.read_bytes()
+    assert "no new secrets" in run(inventory, ssh_env).stdout
+    assert path.read_bytes() == before
+
+
+def test_ssh_private_key_is_read_by_openssh(inventory, ssh_env, tmp_path):
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed (apt-get install openssh-client)")
+    run(inventory, ssh_env)
+    pair = load(inventory / "secrets.yml")[SSH_KEY]
+    key = tmp_path / "id_ed25519"
+    key.write_text(pair["private_key"])
+    key.chmod(0o600)
+    public = subprocess.run(["ssh-keygen", "-y", "-f", str(key)], check=True, capture_output=True, text=True).stdout
+    assert public.split()[:2] == pair["public_key"].split()[:2]
+
+
+@pytest.mark.parametrize("blank", [None, "", {}], ids=["null", "empty", "empty-mapping"])
+def test_existing_inventory_gains_the_ssh_key_and_keeps_every_other_secret(inventory, ssh_env, blank):
+    run(inventory, ssh_env)
+    path = inventory / "secrets.yml"
+    data = load(path)
+    old_pair = data[SSH_KEY]
+    if blank is None:
+        del data[SSH_KEY]  # an inventory made before the key existed
+    else:
+        data[SSH_KEY] = blank
+    path.write_text("---\n" + yaml.safe_dump(data))
+    proc = run(inventory, ssh_env)
+    assert proc.stdout.splitlines()[1:] == [f"  {SSH_KEY}"]
+    new = load(path)
+    assert_ssh_key_pair(new[SSH_KEY])
+    assert new[SSH_KEY] != old_pair
+    assert {k: v for k, v in new.items() if k != SSH_KEY} == {k: v for k, v in data.items() if k != SSH_KEY}
+    assert_no_values_in(proc, new.values())
 
 
 def test_vault_encrypted_file_is_extended_and_reencrypted(inventory, vault_env):

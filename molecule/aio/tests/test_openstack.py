@@ -59,6 +59,22 @@ def test_fernet_and_credential_keys_are_private_to_keystone(remote, inventory):
             assert all(line.startswith("keystone 600 ") for line in keys), keys
 
 
+def test_nova_logs_in_to_every_compute_host_over_ssh(remote, inventory):
+    """Cold migration and resize run `ssh -o BatchMode=yes <management address> ...` as nova: from every compute host
+    to every one (itself too), by address and by inventory name, with the host key checked against known_hosts."""
+    computes = inventory["groups"]["compute"]
+    if not inventory["hostvars"][computes[0]].get("nova_migration_ssh", True):
+        pytest.skip("nova_migration_ssh is off in this inventory")
+    for source in computes:
+        host = remote(source)
+        key = host.file("/var/lib/nova/.ssh/id_ed25519")
+        assert (key.user, key.mode) == ("nova", 0o600), source
+        for target in computes:
+            for name in (inventory["hostvars"][target]["management_address"], target):
+                login = host.run(f"runuser -u nova -- ssh -o BatchMode=yes -o StrictHostKeyChecking=yes {name} true")
+                assert login.rc == 0, f"{source} -> {name} as nova: {login.stderr}"
+
+
 def test_image_upload_and_download_keep_every_byte(conn):
     data = random_bytes.token_bytes(3 * 1024 * 1024 + 17)
     image = conn.image.create_image(
