@@ -97,8 +97,22 @@ def good_inventory():
             "internal_vip_address": "10.0.0.250",
             "public_vip_address": "10.0.0.251",
         },
-        "secrets": {name: secrets.token_urlsafe(32) for name in REQUIRED},
+        "secrets": {name: secret_value(name) for name in REQUIRED},
     }
+
+
+def secret_value(name):
+    """A value of the shape generate-secrets gives `name` (a key pair for `_ssh_key`, text otherwise)."""
+    if name.endswith("_ssh_key"):
+        body = secrets.token_urlsafe(48)
+        return {
+            "private_key": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n-----END OPENSSH PRIVATE KEY-----\n",
+            "public_key": f"ssh-ed25519 {secrets.token_urlsafe(32)} test@stackwright",
+        }
+    return secrets.token_urlsafe(32)
+
+
+SSH_KEY_SECRET = next(name for name in REQUIRED if name.endswith("_ssh_key"))
 
 
 def write_inventory(directory, inv):
@@ -274,6 +288,16 @@ BAD_INPUTS = [
     ),
     pytest.param(
         set_value("secrets", REQUIRED[0], None), f"Secrets shorter than {SECRET_MIN_LENGTH}", id="null-secret"
+    ),
+    pytest.param(
+        set_value("secrets", SSH_KEY_SECRET, secrets.token_urlsafe(48)),
+        f"{SSH_KEY_SECRET} in",
+        id="ssh-key-pair-as-text",
+    ),
+    pytest.param(
+        set_value("secrets", SSH_KEY_SECRET, {"public_key": "ssh-ed25519 AAAA" + secrets.token_urlsafe(32)}),
+        "is not an SSH key pair",
+        id="ssh-key-pair-without-private-key",
     ),
     pytest.param(set_value("vars", "openstack_release", "2026.3"), "openstack_release is '2026.3'", id="bad-release"),
     pytest.param(
