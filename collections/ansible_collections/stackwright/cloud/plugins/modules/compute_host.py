@@ -205,6 +205,12 @@ moved:
       description: Its status on the new host (in check mode, its status now).
       type: str
       sample: ACTIVE
+    previous_status:
+      description:
+        - Its status when the task started. With compute API 2.95 and newer nova leaves an evacuated instance
+          V(SHUTOFF) on its new host; this says whether it was running before.
+      type: str
+      sample: ACTIVE
 not_moved:
   description:
     - The instances still on O(host), or whose move did not finish, each with the reason. The task fails when this
@@ -312,7 +318,7 @@ class Move:
     def __init__(self, server, method):
         self.id = server.id
         self.name = server.name
-        self.status = server.status
+        self.status = self.previous_status = server.status
         self.host = server.compute_host
         self.task_state = server.task_state
         self.method = method
@@ -324,7 +330,7 @@ class Move:
     def moved(self, from_host):
         return {
             "id": self.id, "name": self.name, "method": self.method, "from_host": from_host, "to_host": self.host,
-            "status": self.status,
+            "status": self.status, "previous_status": self.previous_status,
         }  # fmt: skip
 
     def not_moved(self, reason):

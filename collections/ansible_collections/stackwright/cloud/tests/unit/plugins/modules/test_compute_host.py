@@ -213,9 +213,11 @@ def test_drain_live_migrates_the_running_and_cold_migrates_the_stopped(nova):
         ("confirm_server_resize", DB, {}),
     ]
     assert sorted(result["moved"], key=lambda entry: entry["name"]) == [
-        {"id": DB, "name": "db-1", "method": "cold", "from_host": "cmp1", "to_host": "cmp2", "status": "SHUTOFF"},
-        {"id": WEB, "name": "web-1", "method": "live", "from_host": "cmp1", "to_host": "cmp2", "status": "ACTIVE"},
-    ]
+        {"id": DB, "name": "db-1", "method": "cold", "from_host": "cmp1", "to_host": "cmp2", "status": "SHUTOFF",
+         "previous_status": "SHUTOFF"},
+        {"id": WEB, "name": "web-1", "method": "live", "from_host": "cmp1", "to_host": "cmp2", "status": "ACTIVE",
+         "previous_status": "ACTIVE"},
+    ]  # fmt: skip
     assert result["not_moved"] == []
     assert result["service"]["status"] == "disabled"
     assert result["msg"] == "cmp1: disabled, moved 2 instance(s) (1 cold, 1 live)"
@@ -398,6 +400,10 @@ def test_evacuation_of_a_dead_host(nova):
         "web-1": "ACTIVE", "db-1": "SHUTOFF", "broken": "ACTIVE",
     }  # fmt: skip
     assert {entry["method"] for entry in result["moved"]} == {"evacuate"}
+    # What ran before the evacuation, so that a playbook can start what nova 2.95+ leaves stopped.
+    assert {entry["name"]: entry["previous_status"] for entry in result["moved"]} == {
+        "web-1": "ACTIVE", "db-1": "SHUTOFF", "broken": "ERROR",
+    }  # fmt: skip
     assert result["msg"] == "cmp3: moved 3 instance(s) (3 evacuate)"
 
 
