@@ -441,6 +441,11 @@ BAD_INPUTS = [
         "cinder_rbd_pool is 'volumes', which is not in ceph_pools (images, vms, backups)",
         id="cinder-volume-pool-left-out-of-ceph-pools",
     ),
+    pytest.param(
+        combine(ceph_cluster, set_value("vars", "glance_rbd_pool", "glance-images")),
+        "glance_rbd_pool is 'glance-images', which is not in ceph_pools (images, volumes, vms, backups)",
+        id="glance-pool-not-a-ceph-pool",
+    ),
     pytest.param(set_host("ctl1", "swift_devices", None), "Host ctl1: swift_devices is not set", id="swift-no-devices"),
     pytest.param(swift_devices("ctl1"), "Host ctl1: swift_devices is empty", id="swift-empty-devices"),
     pytest.param(
