@@ -14,6 +14,8 @@ debootstrap --variant=minbase --cache-dir="$cache" --include="$packages" "$suite
 
 # This kernel may lack loadable modules; the unit would fail and leave systemd degraded.
 ln -sf /dev/null "$root/etc/systemd/system/systemd-modules-load.service"
+# No NVMe fabrics in a container: the boot unit of nvme-cli (a dependency of ceph-base) would fail the same way.
+ln -sf /dev/null "$root/etc/systemd/system/nvmf-autoconnect.service"
 # Every host gets its own machine-id and SSH host keys on first boot, never the image's.
 : > "$root/etc/machine-id"
 rm -f "$root"/etc/ssh/ssh_host_*
