@@ -1,8 +1,9 @@
 """Evacuating a dead compute host (`playbooks/evacuate-compute.yml`, `make day2 INVENTORY=...`): a server on the first
 compute host, whose nova-compute and instances are then stopped as a failure would, is rebuilt on another host (from
-its image: its root disk was local to the dead host) and runs there; the playbook refuses without the operator's word that the host is fenced; a second run
-changes nothing; after the "repair" the host deletes its stale copy and is put back into service. Needs two compute
-hosts (the multinode lab). nova-compute is started, the host enabled and the server deleted whatever happens."""
+its image: its root disk was local to the dead host) and runs there; the playbook refuses without the operator's word
+that the host is fenced; a second run changes nothing; after the "repair" the host deletes its stale copy and is put
+back into service. Needs two compute hosts (the multinode lab). nova-compute is started, the host enabled and the
+server deleted whatever happens."""
 
 import uuid
 from pathlib import Path
