@@ -79,6 +79,26 @@ def poll():
     return wait_until
 
 
+def delete_and_wait(conn, servers, attempts=90, delay=2.0):
+    """Delete servers and wait until nova no longer knows them; returns the ones still there. A deleted server shows
+    status DELETED, and still appears in lists, until its compute host has finished with it: waiting for that status
+    alone lets the next check see it."""
+    for server in servers:
+        conn.compute.delete_server(server, ignore_missing=True)
+
+    def left():
+        return [server for server in servers if conn.compute.find_server(server.id) is not None]
+
+    if wait_until(lambda: not left(), attempts=attempts, delay=delay):
+        return []
+    return left()
+
+
+@pytest.fixture(scope="session")
+def delete_servers():
+    return delete_and_wait
+
+
 def run_playbook(inventory_path, playbook, *args):
     """Run a playbook against the scenario inventory; returns (process, {host: changed count})."""
     run = subprocess.run(["ansible-playbook", "-i", inventory_path, str(playbook), *args], cwd=REPO,

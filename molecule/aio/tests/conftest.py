@@ -55,7 +55,7 @@ def web_group(project_conn):
 
 
 @pytest.fixture(scope="session")
-def servers(project_conn, demo, inventory, keypair, web_group, poll):
+def servers(project_conn, demo, inventory, keypair, web_group, poll, delete_servers):
     """One server per compute host, at most two, on the demo network, each ACTIVE and showing its ready line; with two
     compute hosts an anti-affinity group puts them on different ones. Yields [(server, ready match)]."""
     count = min(2, len(inventory["groups"]["compute"]))
@@ -84,10 +84,7 @@ def servers(project_conn, demo, inventory, keypair, web_group, poll):
             booted.append((server, ready))
         yield booted
     finally:
-        for server in created:
-            project_conn.compute.delete_server(server, ignore_missing=True)
-        for server in created:
-            project_conn.compute.wait_for_delete(server, interval=2, wait=180)
+        delete_servers(project_conn, created)
         project_conn.compute.delete_server_group(group, ignore_missing=True)
 
 

@@ -46,7 +46,9 @@ def test_every_compute_host_is_mapped_to_cell1(remote, inventory):
     assert mapped == set(inventory["groups"]["compute"]), out
 
 
-def test_a_server_boots_on_every_compute_host_shows_its_ready_line_and_is_deleted(conn, inventory, poll):
+def test_a_server_boots_on_every_compute_host_shows_its_ready_line_and_is_deleted(
+    conn, inventory, poll, delete_servers
+):
     image = conn.image.find_image(GUEST_IMAGE, ignore_missing=False)
     flavor = conn.compute.find_flavor("m1.micro", ignore_missing=False)
     names = {host: f"molecule-{host}-{uuid.uuid4().hex[:6]}" for host in inventory["groups"]["compute"]}
@@ -68,8 +70,6 @@ def test_a_server_boots_on_every_compute_host_shows_its_ready_line_and_is_delete
             assert ready, conn.compute.get_server_console_output(server.id)["output"][-2000:]
             assert "ip=none" in ready.group(0)
     finally:
-        for server in servers.values():
-            conn.compute.delete_server(server, ignore_missing=True)
-        for server in servers.values():
-            conn.compute.wait_for_delete(server, interval=2, wait=180)
+        left = delete_servers(conn, list(servers.values()))
+    assert not left, left
     assert all(conn.compute.find_server(name) is None for name in names.values())

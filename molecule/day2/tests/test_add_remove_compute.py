@@ -131,7 +131,7 @@ def deployed(target, conn, inventory, playbook_runner):
 
 
 @pytest.fixture(scope="module")
-def server(conn, inventory, deployed):
+def server(conn, inventory, deployed, delete_servers):
     """One ACTIVE server on the target host, without a port. Deleted afterwards, wherever it ended up."""
     host = nova_name(inventory, deployed)
     foreign = [server.name for server in conn.compute.servers(all_projects=True, compute_host=host)]
@@ -150,8 +150,7 @@ def server(conn, inventory, deployed):
         assert created.compute_host == host
         yield created
     finally:
-        conn.compute.delete_server(created, ignore_missing=True)
-        conn.compute.wait_for_delete(created, interval=2, wait=180)
+        delete_servers(conn, [created])
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def source(inventory):
 
 
 @pytest.fixture(scope="module")
-def drained_servers(conn, inventory, source, playbook_runner):
+def drained_servers(conn, inventory, source, playbook_runner, delete_servers):
     """Two ACTIVE servers on the source host, without a port. Afterwards: deleted, and the source host enabled."""
     # Another test's servers may be unable to move (an anti-affinity group with a member on the other host).
     foreign = [
@@ -65,10 +65,7 @@ def drained_servers(conn, inventory, source, playbook_runner):
         yield servers
     finally:
         run, _ = playbook_runner(PLAYBOOK, "-e", f"host={source}", "-e", "enable=true")
-        for server in servers:
-            conn.compute.delete_server(server, ignore_missing=True)
-        for server in servers:
-            conn.compute.wait_for_delete(server, interval=2, wait=180)
+        delete_servers(conn, servers)
         assert run.returncode == 0, failed_run(run)
 
 

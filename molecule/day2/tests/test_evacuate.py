@@ -45,7 +45,7 @@ def dead_host(inventory):
 
 
 @pytest.fixture(scope="module")
-def server(conn, inventory, dead_host, playbook_runner, remote, poll):
+def server(conn, inventory, dead_host, playbook_runner, remote, poll, delete_servers):
     """An ACTIVE server on dead_host. Afterwards: deleted, nova-compute running there, the host back in service."""
     host = nova_name(inventory, dead_host)
     foreign = [server.name for server in conn.compute.servers(all_projects=True, compute_host=host)]
@@ -67,8 +67,7 @@ def server(conn, inventory, dead_host, playbook_runner, remote, poll):
         remote(dead_host).run("systemctl start nova-compute")
         run, _ = playbook_runner(PLAYBOOK, "-e", f"host={dead_host}", "-e", "recovered=true")
         if created is not None:
-            conn.compute.delete_server(created, ignore_missing=True)
-            conn.compute.wait_for_delete(created, interval=2, wait=180)
+            delete_servers(conn, [created])
         assert run.returncode == 0, failed_run(run)
         assert poll(lambda: compute_service(conn, host).state == "up", attempts=60, delay=3)
 
