@@ -80,18 +80,16 @@ def poll():
 
 
 def delete_and_wait(conn, servers, attempts=90, delay=2.0):
-    """Delete servers and wait until nova no longer knows them; returns the ones still there. A deleted server shows
+    """Delete servers and wait until nova no longer knows them; fails naming any still there. A deleted server shows
     status DELETED, and still appears in lists, until its compute host has finished with it: waiting for that status
     alone lets the next check see it."""
     for server in servers:
         conn.compute.delete_server(server, ignore_missing=True)
 
     def left():
-        return [server for server in servers if conn.compute.find_server(server.id) is not None]
+        return [server.id for server in servers if conn.compute.find_server(server.id) is not None]
 
-    if wait_until(lambda: not left(), attempts=attempts, delay=delay):
-        return []
-    return left()
+    assert wait_until(lambda: not left(), attempts=attempts, delay=delay), f"servers not deleted: {left()}"
 
 
 @pytest.fixture(scope="session")

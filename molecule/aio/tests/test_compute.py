@@ -70,6 +70,5 @@ def test_a_server_boots_on_every_compute_host_shows_its_ready_line_and_is_delete
             assert ready, conn.compute.get_server_console_output(server.id)["output"][-2000:]
             assert "ip=none" in ready.group(0)
     finally:
-        left = delete_servers(conn, list(servers.values()))
-    assert not left, left
+        delete_servers(conn, list(servers.values()))
     assert all(conn.compute.find_server(name) is None for name in names.values())
