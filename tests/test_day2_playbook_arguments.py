@@ -6,17 +6,10 @@ No cloud is needed: the inventory's clouds.yaml does not exist, so a run whose a
 clouds.yaml check, and the message shows which check stopped it.
 """
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
+from playbook_run import run_playbook
 
-REPO = Path(__file__).resolve().parent.parent
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 NO_CLOUDS_YAML = "There is no"
 
 
@@ -35,24 +28,10 @@ def inventory(tmp_path_factory):
     return directory
 
 
-def run_playbook(inventory, tmp_path, playbook, *extra_vars):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    executable = str(ANSIBLE_PLAYBOOK) if ANSIBLE_PLAYBOOK.exists() else shutil.which("ansible-playbook")
-    args = [arg for extra in extra_vars for arg in ("-e", extra)]
-    proc = subprocess.run(
-        [executable, "-i", str(inventory), str(REPO / "playbooks" / playbook), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def run(inventory, tmp_path, playbook, *extra_vars):
+    """The run, and its output on one line."""
+    proc = run_playbook(tmp_path, inventory, playbook, *[arg for extra in extra_vars for arg in ("-e", extra)],
+                        ANSIBLE_NOCOLOR="1")  # fmt: skip
     return proc, " ".join((proc.stdout + proc.stderr).split())
 
 
@@ -68,7 +47,7 @@ def run_playbook(inventory, tmp_path, playbook, *extra_vars):
     ],
 )
 def test_evacuate_refuses_bad_arguments(inventory, tmp_path, extra_vars, expected):
-    proc, out = run_playbook(inventory, tmp_path, "evacuate-compute.yml", *extra_vars)
+    proc, out = run(inventory, tmp_path, "evacuate-compute.yml", *extra_vars)
     assert proc.returncode != 0
     assert expected in out and "Nothing was changed" in out, out[-3000:]
     assert NO_CLOUDS_YAML not in out, "the argument check let the run go on"
@@ -83,7 +62,7 @@ def test_evacuate_refuses_bad_arguments(inventory, tmp_path, extra_vars, expecte
     ],
 )
 def test_evacuate_accepts_good_arguments(inventory, tmp_path, extra_vars):
-    proc, out = run_playbook(inventory, tmp_path, "evacuate-compute.yml", *extra_vars)
+    proc, out = run(inventory, tmp_path, "evacuate-compute.yml", *extra_vars)
     # Past the argument check, the run stops only because this inventory has no clouds.yaml.
     assert proc.returncode != 0
     assert NO_CLOUDS_YAML in out, out[-3000:]
@@ -99,13 +78,13 @@ def test_evacuate_accepts_good_arguments(inventory, tmp_path, extra_vars):
     ],
 )
 def test_drain_refuses_bad_arguments(inventory, tmp_path, extra_vars, expected):
-    proc, out = run_playbook(inventory, tmp_path, "drain-compute.yml", *extra_vars)
+    proc, out = run(inventory, tmp_path, "drain-compute.yml", *extra_vars)
     assert proc.returncode != 0
     assert expected in out, out[-3000:]
     assert NO_CLOUDS_YAML not in out, "the argument check let the run go on"
 
 
 def test_drain_accepts_good_arguments(inventory, tmp_path):
-    proc, out = run_playbook(inventory, tmp_path, "drain-compute.yml", "host=cmp1", "drain_compute_target=cmp2")
+    proc, out = run(inventory, tmp_path, "drain-compute.yml", "host=cmp1", "drain_compute_target=cmp2")
     assert proc.returncode != 0
     assert NO_CLOUDS_YAML in out, out[-3000:]

@@ -6,11 +6,8 @@ Hosts point at 127.0.0.1 port 9 over SSH, so any attempt to reach one shows up a
 """
 
 import json
-import os
 import secrets
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,10 +17,10 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.registry import 
     load_registry,
     required_secrets,
 )
+from playbook_run import run_playbook
 
 REPO = Path(__file__).resolve().parent.parent
 PLAYBOOK = REPO / "playbooks" / "prechecks.yml"
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 REQUIRED = required_secrets(load_registry(REPO / "services"))
 SETUP_TASK = "Gather minimal facts (read-only)"
 UNREACHABLE_HOST = {
@@ -127,28 +124,14 @@ def write_inventory(directory, inv):
 
 
 def run_prechecks(tmp_path, inv, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.pop("STACKWRIGHT_SERVICES", None)
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+    inventory = write_inventory(tmp_path / "inventory", inv)
+    proc = run_playbook(
+        tmp_path, inventory, PLAYBOOK.name, *args,
         ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
         # An empty list crashes ansible-core 2.21 ("non-empty plugin name"); naming the stdout
         # callback again loads nothing extra, so profile_tasks and timer stay out of the JSON.
         ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.json",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-        ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp_path / "cp"),
-    )
-    executable = str(ANSIBLE_PLAYBOOK) if ANSIBLE_PLAYBOOK.exists() else shutil.which("ansible-playbook")
-    inventory = write_inventory(tmp_path / "inventory", inv)
-    proc = subprocess.run(
-        [executable, "-i", str(inventory), str(PLAYBOOK), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    )  # fmt: skip
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
