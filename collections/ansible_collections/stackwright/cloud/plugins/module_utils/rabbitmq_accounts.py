@@ -1,0 +1,225 @@
+# Copyright: Stackwright contributors
+# Apache License 2.0 (see LICENSE)
+"""Pure logic of stackwright.cloud.rabbitmq_accounts: read exported definitions, check passwords against their
+hashes, and plan the rabbitmqctl commands that bring the accounts in line.
+
+No I/O here: the module runs rabbitmqctl, these functions only interpret what it printed and decide what to run.
+A planned step never carries a password in what it shows (`action`, `display`); only `argv` holds it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+
+# RabbitMQ stores base64(salt + H(salt + utf-8 password)) with a 4-byte salt (rabbit_password.erl); the hashing module
+# of each user is exported as `hashing_algorithm`. A user from before 3.6.0 has none and RabbitMQ treats it as MD5,
+# but the export already names the module it resolved, so an absent value is not guessed here.
+SALT_BYTES = 4
+HASH_FUNCTIONS = {
+    "rabbit_password_hashing_sha256": "sha256",
+    "rabbit_password_hashing_sha512": "sha512",
+    "rabbit_password_hashing_md5": "md5",
+}
+PERMISSION_KEYS = ("configure", "write", "read")
+MASK = "********"
+
+
+class AccountsError(Exception):
+    """The requested accounts or the exported definitions cannot be used; the message says why (no secrets)."""
+
+
+def parse_json_output(text):
+    """The JSON document a CLI tool printed, skipping any text before it; None when there is none."""
+    text = (text or "").strip()
+    decoder = json.JSONDecoder()
+    for index, char in enumerate(text):
+        if char in "[{":
+            try:
+                return decoder.raw_decode(text[index:])[0]
+            except ValueError:
+                continue
+    return None
+
+
+def _digest(algorithm, data):
+    name = HASH_FUNCTIONS[algorithm]
+    try:
+        return hashlib.new(name, data, usedforsecurity=False).digest()
+    except TypeError:  # a hashlib without the keyword
+        return hashlib.new(name, data).digest()
+
+
+def salted_hash(algorithm, salt, password):
+    """The password_hash RabbitMQ stores for `password` with this salt and hashing module (base64 text)."""
+    digest = _digest(algorithm, salt + password.encode("utf-8"))
+    return base64.b64encode(salt + digest).decode("ascii")
+
+
+def password_matches(password_hash, algorithm, password):
+    """True or False when the stored hash can be checked here; None when it cannot (unknown hashing module, or a
+    hash that is not base64): the caller then asks RabbitMQ (rabbitmqctl authenticate_user)."""
+    if algorithm not in HASH_FUNCTIONS:
+        return None
+    try:
+        raw = base64.b64decode((password_hash or "").encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None
+    if len(raw) <= SALT_BYTES:
+        # No hash at all (a cleared password): nothing matches, as RabbitMQ refuses every password then.
+        return False
+    salt, stored = raw[:SALT_BYTES], raw[SALT_BYTES:]
+    try:
+        computed = _digest(algorithm, salt + password.encode("utf-8"))
+    except ValueError:  # the digest is not available here (an MD5 blocked by FIPS mode)
+        return None
+    return hmac.compare_digest(stored, computed)
+
+
+def normalize_tags(value):
+    """User tags as a sorted list: RabbitMQ 3.9+ exports a list, older releases a comma-separated string."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        raise AccountsError(f"user tags of an unexpected type in the definitions: {type(value).__name__}")
+    return sorted({str(item).strip() for item in items if str(item).strip()})
+
+
+def parse_definitions(data):
+    """{users, vhosts, permissions} from `rabbitmqctl export_definitions - --format json`.
+
+    users: {name: {"password_hash", "hashing_algorithm", "tags"}}; vhosts: set of names;
+    permissions: {(user, vhost): (configure, write, read)}.
+    """
+    if not isinstance(data, dict):
+        raise AccountsError("the exported definitions are not a JSON object")
+    for key in ("users", "vhosts", "permissions"):
+        if not isinstance(data.get(key, []), list):
+            raise AccountsError(f"'{key}' in the exported definitions is not a list")
+    users = {}
+    for user in data.get("users") or []:
+        if not isinstance(user, dict) or "name" not in user:
+            raise AccountsError("a user in the exported definitions has no name")
+        users[user["name"]] = {
+            "password_hash": user.get("password_hash") or "",
+            "hashing_algorithm": user.get("hashing_algorithm"),
+            "tags": normalize_tags(user.get("tags")),
+        }
+    vhosts = {vhost["name"] for vhost in data.get("vhosts") or [] if isinstance(vhost, dict) and "name" in vhost}
+    permissions = {}
+    for perm in data.get("permissions") or []:
+        if not isinstance(perm, dict) or "user" not in perm or "vhost" not in perm:
+            raise AccountsError("a permission in the exported definitions has no user or vhost")
+        permissions[(perm["user"], perm["vhost"])] = tuple(str(perm.get(key, "")) for key in PERMISSION_KEYS)
+    return {"users": users, "vhosts": vhosts, "permissions": permissions}
+
+
+def group_accounts(accounts):
+    """{user: {"password", "tags", "grants": {vhost: (configure, write, read)}}} in the order given.
+
+    One user may appear once per vhost; its entries must then agree on the password and the tags, and a vhost may be
+    named only once per user.
+    """
+    users = {}
+    for index, account in enumerate(accounts):
+        name = account.get("user")
+        if not name:
+            raise AccountsError(f"accounts[{index}] has no user")
+        if not account.get("vhost"):
+            raise AccountsError(f"accounts[{index}] (user {name}) has no vhost")
+        if not account.get("password"):
+            raise AccountsError(f"accounts[{index}] (user {name}) has an empty password; RabbitMQ refuses blank ones")
+        tags = normalize_tags(account.get("tags") or [])
+        grant = (account.get("configure_priv", ".*"), account.get("write_priv", ".*"), account.get("read_priv", ".*"))
+        entry = users.setdefault(name, {"password": account["password"], "tags": tags, "grants": {}})
+        if entry["password"] != account["password"]:
+            raise AccountsError(f"user {name} is listed more than once with different passwords")
+        if entry["tags"] != tags:
+            raise AccountsError(f"user {name} is listed more than once with different tags")
+        if account["vhost"] in entry["grants"]:
+            raise AccountsError(f"user {name} is listed twice for vhost {account['vhost']}")
+        entry["grants"][account["vhost"]] = grant
+    return users
+
+
+def password_checks_needed(users, state, check_existing):
+    """The existing users whose password has to be checked, each with (password_hash, hashing_algorithm); none
+    unless check_existing (update_password: always)."""
+    if not check_existing:
+        return {}
+    return {
+        name: (state["users"][name]["password_hash"], state["users"][name]["hashing_algorithm"])
+        for name in users
+        if name in state["users"]
+    }
+
+
+def positional(args):
+    """rabbitmqctl parses its arguments with Elixir's OptionParser: a value that starts with a dash would be read as
+    an option, so `--` goes before the positional arguments when one of them does."""
+    return ["--", *args] if any(arg.startswith("-") for arg in args) else list(args)
+
+
+def _step(action, display, argv):
+    return {"action": action, "display": display, "argv": argv}
+
+
+def plan(users, state, password_ok):
+    """The rabbitmqctl steps that bring the accounts in line, in the order they must run.
+
+    users: from group_accounts(); state: from parse_definitions(); password_ok: {user: bool} for the existing users
+    whose password was checked (a user missing from it keeps its password). Nothing is ever deleted.
+    Each step: action (what the task reports), display (the command without secrets) and argv (after rabbitmqctl).
+    """
+    steps = []
+    seen_vhosts = set(state["vhosts"])
+    for entry in users.values():
+        for vhost in entry["grants"]:
+            if vhost not in seen_vhosts:
+                seen_vhosts.add(vhost)
+                steps.append(_step(f"created vhost {vhost}", f"add_vhost {vhost}", ["add_vhost", *positional([vhost])]))
+    for name, entry in users.items():
+        current = state["users"].get(name)
+        if current is None:
+            steps.append(
+                _step(f"created user {name}", f"add_user {name}", ["add_user", *positional([name, entry["password"]])])
+            )
+            current_tags = []
+        else:
+            if password_ok.get(name) is False:
+                steps.append(
+                    _step(
+                        f"changed password of {name}",
+                        f"change_password {name}",
+                        ["change_password", *positional([name, entry["password"]])],
+                    )
+                )
+            current_tags = current["tags"]
+        if entry["tags"] != current_tags:
+            action = f"set tags of {name} to {', '.join(entry['tags'])}" if entry["tags"] else f"cleared tags of {name}"
+            steps.append(_step(action, f"set_user_tags {name}", ["set_user_tags", *positional([name, *entry["tags"]])]))
+        for vhost, grant in entry["grants"].items():
+            if state["permissions"].get((name, vhost)) != grant:
+                steps.append(
+                    _step(
+                        f"set permissions of {name} on {vhost}",
+                        f"set_permissions -p {vhost} {name}",
+                        ["set_permissions", "-p", vhost, *positional([name, *grant])],
+                    )
+                )
+    return steps
+
+
+def scrub(text, secrets):
+    """text with every secret replaced by a mask, longest first (so that no part of a longer one survives)."""
+    text = text or ""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text

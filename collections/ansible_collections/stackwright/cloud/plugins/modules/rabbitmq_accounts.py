@@ -1,0 +1,321 @@
+# Copyright: Stackwright contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rabbitmq_accounts
+short_description: Keep many RabbitMQ users, vhosts and permissions in line in one call
+version_added: 0.1.0
+author:
+  - Stackwright contributors
+description:
+  - >-
+    Runs on a member of a RabbitMQ cluster and brings every account of O(accounts) in line at once: its vhost
+    exists, its user exists with the given password and tags, and the user has the given permissions on the vhost.
+    Users, vhosts and permissions are replicated across the cluster, so one member applies them for all
+    (C(run_once)).
+  - >-
+    It reads the whole state with a single C(rabbitmqctl export_definitions - --format json) (users with their
+    password hashes, vhosts, permissions). Every C(rabbitmqctl) call starts an Erlang VM, about a second each, so a
+    run where everything is in place costs one call however many accounts there are, where
+    C(community.rabbitmq.rabbitmq_vhost) and C(community.rabbitmq.rabbitmq_user) spend several calls per account.
+  - >-
+    A password is checked against the exported hash locally, as RabbitMQ checks it: base64 of a 4-byte salt
+    followed by the hash of the salt plus the UTF-8 password, with SHA-256, SHA-512 or MD5 after the user's
+    C(hashing_algorithm). Only for a hashing module it does not know does it ask the node
+    (C(rabbitmqctl authenticate_user), one call for that user).
+  - >-
+    Then it runs only the commands that make a difference, in this order: C(add_vhost), C(add_user),
+    C(change_password), C(set_user_tags), C(set_permissions). It stops at the first that fails.
+  - It never deletes a user, a vhost or a permission, nor touches users and vhosts that O(accounts) does not name.
+options:
+  accounts:
+    description:
+      - The accounts, one per user and vhost. A user may appear several times, once per vhost it gets permissions
+        on, with the same password and tags each time.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      user:
+        description: The user name.
+        type: str
+        required: true
+      password:
+        description:
+          - The user's password. It is never returned, logged or shown in a message.
+          - Passed to C(rabbitmqctl add_user) and C(change_password) as an argument (their standard input is not
+            reliable), so it is visible in the process list of the host while that command runs.
+        type: str
+        required: true
+      vhost:
+        description: The vhost, created when missing, on which the user gets the permissions below.
+        type: str
+        required: true
+      configure_priv:
+        description: The configure permission, a regular expression over resource names.
+        type: str
+        default: .*
+      write_priv:
+        description: The write permission, a regular expression over resource names.
+        type: str
+        default: .*
+      read_priv:
+        description: The read permission, a regular expression over resource names.
+        type: str
+        default: .*
+      tags:
+        description:
+          - The user's tags (for example V(administrator), V(monitoring)); exactly these are set.
+          - An empty list removes all tags of an existing user.
+        type: list
+        elements: str
+        default: []
+  update_password:
+    description:
+      - V(always) checks the password of every existing user against its stored hash and changes it when the
+        secret differs, so a rotated secret is applied and an unchanged one costs nothing.
+      - V(on_create) sets the password only when it creates the user, and never checks it afterwards.
+    type: str
+    choices: [always, on_create]
+    default: always
+  rabbitmqctl:
+    description:
+      - The C(rabbitmqctl) to run, a name looked up in the PATH and the usual sbin directories, or an absolute path.
+    type: str
+    default: rabbitmqctl
+  node:
+    description:
+      - The node to ask, passed to C(rabbitmqctl) as C(-n).
+      - By default C(rabbitmqctl) asks the local node that C(/etc/rabbitmq/rabbitmq-env.conf) names.
+    type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the definitions (and asks C(authenticate_user) where needed) and reports what it would change.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Needs root (C(become)); the Debian wrapper of C(rabbitmqctl) switches to the C(rabbitmq) user and its Erlang
+    cookie.
+  - C(rabbitmqctl) reads standard input, so the module gives it C(/dev/null) (with SSH pipelining stdin is the
+    connection).
+  - Set C(no_log) on the task as well; the module already masks the passwords, the task's own templating does not.
+  - A permission is compared with what RabbitMQ stores, as text; topic permissions and user limits are not managed.
+seealso:
+  - module: community.rabbitmq.rabbitmq_user
+  - module: community.rabbitmq.rabbitmq_vhost
+  - name: RabbitMQ credentials and passwords
+    description: How RabbitMQ hashes and stores passwords.
+    link: https://www.rabbitmq.com/docs/passwords
+  - name: RabbitMQ definitions export
+    description: What C(rabbitmqctl export_definitions) returns.
+    link: https://www.rabbitmq.com/docs/definitions
+"""
+
+EXAMPLES = r"""
+- name: Create the vhost and user of every service that uses messaging
+  stackwright.cloud.rabbitmq_accounts:
+    accounts:
+      - user: nova
+        password: "{{ nova_rabbitmq_password }}"
+        vhost: nova
+      - user: neutron
+        password: "{{ neutron_rabbitmq_password }}"
+        vhost: neutron
+  become: true
+  run_once: true
+  no_log: true
+
+- name: An administrator with rights on two vhosts, its password set only when it is created
+  stackwright.cloud.rabbitmq_accounts:
+    node: rabbit@ctl1
+    update_password: on_create
+    accounts:
+      - user: admin
+        password: "{{ rabbitmq_admin_password }}"
+        vhost: /
+        tags: [administrator]
+      - user: admin
+        password: "{{ rabbitmq_admin_password }}"
+        vhost: nova
+        tags: [administrator]
+        configure_priv: "^$"
+  become: true
+  run_once: true
+  no_log: true
+  register: rabbitmq_accounts
+
+- name: Show what changed (it never holds a password)
+  ansible.builtin.debug:
+    var: rabbitmq_accounts.actions
+"""
+
+RETURN = r"""
+actions:
+  description:
+    - What was done, in order, one line per command; in check mode, what would be done. Never holds a password.
+  returned: always
+  type: list
+  elements: str
+  sample: ["created vhost nova", "created user nova", "set permissions of nova on nova", "changed password of cinder"]
+msg:
+  description: A summary of what was done, or would be done in check mode.
+  returned: always
+  type: str
+  sample: "3 changes: created vhost nova; created user nova; set permissions of nova on nova"
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stackwright.cloud.plugins.module_utils.rabbitmq_accounts import (
+    AccountsError,
+    group_accounts,
+    parse_definitions,
+    parse_json_output,
+    password_checks_needed,
+    password_matches,
+    plan,
+    positional,
+    scrub,
+)
+
+# The Debian package puts the CLI tools in /usr/sbin; a become PATH does not always hold it.
+BIN_DIRS = ["/usr/sbin", "/usr/bin", "/usr/lib/rabbitmq/bin", "/sbin", "/bin"]
+
+
+def _tail(text, lines=5):
+    return "\n".join((text or "").strip().splitlines()[-lines:])
+
+
+class Rabbitmqctl:
+    """rabbitmqctl of this host. Its output is parsed as it is; every message built from it has the passwords
+    masked (reason())."""
+
+    def __init__(self, module, secrets):
+        self.module = module
+        self.secrets = secrets
+        path = module.params["rabbitmqctl"]
+        if "/" in path:
+            if not os.access(path, os.X_OK):
+                module.fail_json(msg=f"{path} (option rabbitmqctl) is not an executable file.")
+            self.path = path
+        else:
+            self.path = module.get_bin_path(path, required=True, opt_dirs=BIN_DIRS)
+
+    def run(self, *args):
+        argv = [self.path]
+        if self.module.params["node"]:
+            argv += ["-n", self.module.params["node"]]
+        return self.module.run_command([*argv, "-q", *args])
+
+    def reason(self, rc, out, err):
+        """The end of what a failed command printed, passwords masked (a CLI may echo its arguments)."""
+        return scrub(_tail(err or out), self.secrets) or f"exit {rc}"
+
+    def definitions(self):
+        rc, out, err = self.run("export_definitions", "-", "--format", "json")
+        data = parse_json_output(out) if rc == 0 else None
+        if data is None:
+            self.module.fail_json(
+                msg=f"rabbitmqctl export_definitions failed (exit {rc}): {self.reason(rc, out, err)}. Is the node "
+                "running (rabbitmqctl status)? Nothing was changed.",
+                changed=False,
+                actions=[],
+            )
+        try:
+            return parse_definitions(data)
+        except AccountsError as error:
+            self.module.fail_json(msg=f"Cannot read the exported definitions: {error}", changed=False, actions=[])
+
+    def authenticates(self, user, password):
+        """Whether the node accepts this password for the user (authenticate_user exits non-zero when not)."""
+        rc, _out, _err = self.run("authenticate_user", *positional([user, password]))
+        return rc == 0
+
+
+def detach_stdin():
+    """Give rabbitmqctl /dev/null as stdin: it reads it, and under SSH pipelining it is the connection."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+
+def summary(actions, check_mode):
+    if not actions:
+        return "All accounts are in place."
+    prefix = "Would make" if check_mode else "Made"
+    return f"{prefix} {len(actions)} change{'s' if len(actions) != 1 else ''}: {'; '.join(actions)}"
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "accounts": {
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": {
+                    "user": {"type": "str", "required": True},
+                    "password": {"type": "str", "required": True, "no_log": True},
+                    "vhost": {"type": "str", "required": True},
+                    "configure_priv": {"type": "str", "default": ".*"},
+                    "write_priv": {"type": "str", "default": ".*"},
+                    "read_priv": {"type": "str", "default": ".*"},
+                    "tags": {"type": "list", "elements": "str", "default": []},
+                },
+            },
+            "update_password": {
+                "type": "str",
+                "choices": ["always", "on_create"],
+                "default": "always",
+                "no_log": False,
+            },
+            "rabbitmqctl": {"type": "str", "default": "rabbitmqctl"},
+            "node": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        users = group_accounts(module.params["accounts"])
+    except AccountsError as error:
+        module.fail_json(msg=f"Invalid accounts: {error}. Nothing was changed.", changed=False, actions=[])
+    secrets = [entry["password"] for entry in users.values()]
+    detach_stdin()
+    ctl = Rabbitmqctl(module, secrets)
+
+    state = ctl.definitions()
+    password_ok = {}
+    check_existing = {"always": True, "on_create": False}[module.params["update_password"]]
+    for name, (stored, algorithm) in password_checks_needed(users, state, check_existing).items():
+        verdict = password_matches(stored, algorithm, users[name]["password"])
+        password_ok[name] = ctl.authenticates(name, users[name]["password"]) if verdict is None else verdict
+    steps = plan(users, state, password_ok)
+    planned = [step["action"] for step in steps]
+
+    if module.check_mode or not steps:
+        module.exit_json(changed=bool(steps), actions=planned, msg=summary(planned, module.check_mode))
+
+    done = []
+    for step in steps:
+        rc, out, err = ctl.run(*step["argv"])
+        if rc != 0:
+            module.fail_json(
+                msg=f"rabbitmqctl {step['display']} failed (exit {rc}): {ctl.reason(rc, out, err)}. "
+                + (f"Done before it: {'; '.join(done)}." if done else "Nothing was changed."),
+                changed=bool(done),
+                actions=done,
+            )
+        done.append(step["action"])
+    module.exit_json(changed=True, actions=done, msg=summary(done, False))
+
+
+if __name__ == "__main__":
+    main()
