@@ -89,7 +89,25 @@ def delete_and_wait(conn, servers, attempts=90, delay=2.0):
     def left():
         return [server.id for server in servers if conn.compute.find_server(server.id) is not None]
 
-    assert wait_until(lambda: not left(), attempts=attempts, delay=delay), f"servers not deleted: {left()}"
+    assert wait_until(lambda: not left(), attempts=attempts, delay=delay), (
+        f"servers not deleted: {[describe_stuck_server(conn, server_id) for server_id in left()]}"
+    )
+
+
+def describe_stuck_server(conn, server_id):
+    """What nova says of a server that did not go away: its states, fault and the last actions with their events, so a
+    failure tells whether the delete reached the compute host and where it stopped."""
+    server = conn.compute.find_server(server_id)
+    if server is None:
+        return {"id": server_id, "status": "gone"}
+    actions = []
+    for action in list(conn.compute.server_actions(server_id))[:3]:
+        detail = conn.compute.get_server_action(action.request_id, server_id)
+        events = [(event.event, event.result, event.finish_time) for event in detail.events or []]
+        actions.append({"action": action.action, "start": action.start_time, "message": action.message,
+                        "events": events})  # fmt: skip
+    return {"id": server_id, "status": server.status, "task_state": server.task_state, "vm_state": server.vm_state,
+            "host": server.compute_host, "fault": server.fault, "actions": actions}  # fmt: skip
 
 
 @pytest.fixture(scope="session")
