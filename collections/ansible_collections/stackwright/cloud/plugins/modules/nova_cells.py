@@ -331,11 +331,12 @@ class NovaCells:
         raise NovaCellsError(f"no cell named {wanted!r} (cells: {known})")
 
     def wait_for_registration(self, expected, deadline):
+        """Waits until every expected host has registered; returns the compute hosts as the probe read them."""
         while True:
-            registered = {entry["host"] for entry in self.compute_hosts()}
-            missing = sorted(set(expected) - registered)
+            found = self.compute_hosts()
+            missing = sorted(set(expected) - {entry["host"] for entry in found})
             if not missing:
-                return
+                return found
             if time.monotonic() >= deadline:
                 what = "service" if self.module.params["by_service"] else "compute node"
                 raise NovaCellsError(
@@ -375,9 +376,14 @@ def run(module):
                 candidates = [entry for entry in candidates if entry["cell_uuid"] == cell["uuid"]]
             result["mapped_hosts"] = sorted({entry["host"] for entry in candidates})
         else:
+            found = None
             if params["hosts"]:
-                nova.wait_for_registration(params["hosts"], time.monotonic() + params["timeout"])
-            result["mapped_hosts"] = nova.discover(cell)
+                found = nova.wait_for_registration(params["hosts"], time.monotonic() + params["timeout"])
+            # The probe reads what discover_hosts would map: when it found nothing unmapped, skip a nova-manage run.
+            unmapped = found is None or any(
+                not entry["mapped"] and (cell is None or entry["cell_uuid"] == cell["uuid"]) for entry in found
+            )
+            result["mapped_hosts"] = nova.discover(cell) if unmapped else []
         result["changed"] = bool(result["mapped_hosts"])
     result["hosts"] = nova.hosts()
     if params["state"] == "discovered" and not module.check_mode:

@@ -193,6 +193,21 @@ def test_discovered_twice_is_unchanged(nova):
     assert result["mapped_hosts"] == []
 
 
+def test_discovered_skips_discover_hosts_when_the_named_hosts_and_all_others_are_mapped(nova):
+    run_module(state="discovered", hosts=["cmp1", "cmp2"])
+    runs = len(nova.ran("discover_hosts"))
+    result = run_module(state="discovered", hosts=["cmp1", "cmp2"])
+    assert result["changed"] is False
+    assert result["mapped_hosts"] == []
+    assert len(nova.ran("discover_hosts")) == runs
+
+
+def test_discovered_with_named_hosts_still_maps_another_unmapped_host(nova):
+    nova.nodes["cmp3"] = CELL1
+    result = run_module(state="discovered", hosts=["cmp1"])
+    assert result["mapped_hosts"] == ["cmp2", "cmp3"]
+
+
 def test_check_mode_reports_without_mapping(nova):
     result = run_module(state="discovered", _ansible_check_mode=True)
     assert result["changed"] is True
