@@ -291,13 +291,20 @@ def test_meminfo_and_computes_from_memory():
     assert bench.choose_computes(4000)["computes"] == 0
 
 
-def test_machine_facts_are_measured():
+def test_machine_facts_are_measured(monkeypatch):
+    monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
     facts = bench.machine_facts()
     assert facts["nproc"] >= 1
     assert facts["memory_total_mib"] > 0
     assert facts["kernel"]
     assert facts["git_commit"] is None or len(facts["git_commit"]) == 40
+    assert facts["ansible_strategy"] == "mitogen_linear"
     json.dumps(facts)
+
+
+def test_the_strategy_of_the_environment_wins_over_ansible_cfg(monkeypatch):
+    monkeypatch.setenv("ANSIBLE_STRATEGY", "linear")
+    assert bench.machine_facts()["ansible_strategy"] == "linear"
 
 
 # --- generated inventories
