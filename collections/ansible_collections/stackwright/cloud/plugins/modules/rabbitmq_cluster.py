@@ -211,12 +211,12 @@ msg:
   sample: "rabbit@ctl1 restarted and back in the cluster with 3 running nodes"
 """
 
-import json
 import os
 import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stackwright.cloud.plugins.module_utils.rabbitmq_accounts import parse_json_output
 
 POLL_SECONDS = 5
 ENV_FILE = "/etc/rabbitmq/rabbitmq-env.conf"
@@ -227,19 +227,6 @@ BIN_DIRS = ["/usr/sbin", "/usr/bin", "/usr/lib/rabbitmq/bin", "/sbin", "/bin"]
 
 def _tail(text, lines=10):
     return "\n".join((text or "").strip().splitlines()[-lines:])
-
-
-def parse_json_output(text):
-    """The JSON document a CLI tool printed, skipping any text before it; None when there is none."""
-    text = (text or "").strip()
-    decoder = json.JSONDecoder()
-    for index, char in enumerate(text):
-        if char in "[{":
-            try:
-                return decoder.raw_decode(text[index:])[0]
-            except ValueError:
-                continue
-    return None
 
 
 def node_name_from_env(text, hostname):
