@@ -11,10 +11,13 @@ version_added: 0.1.0
 author:
   - Stackwright contributors
 description:
-  - Runs on a host with nova's configuration and database access (a controller), through C(nova-manage cell_v2).
   - >-
-    O(state=list) reports the cells (C(nova-manage cell_v2 list_cells), passwords masked as nova-manage masks them)
-    and the hosts mapped to them (C(list_hosts)). It never changes anything.
+    Runs on a host with nova's configuration and database access (a controller). It reads nova's cells, host
+    mappings and compute hosts from nova's databases with one read-only Python process per read (the Python next to
+    O(nova_manage)), and changes them only through C(nova-manage cell_v2).
+  - >-
+    O(state=list) reports the cells (as C(nova-manage cell_v2 list_cells) lists them, passwords masked by
+    nova-manage's own function) and the hosts mapped to them (as C(list_hosts) lists them). It never changes anything.
   - >-
     O(state=present) creates the cell O(name) (C(nova-manage cell_v2 create_cell)) unless a cell of that name
     exists, with the message queue and database of nova's configuration (C([DEFAULT] transport_url),
@@ -22,9 +25,10 @@ description:
     is.
   - >-
     O(state=discovered) maps the compute hosts that registered in a cell but have no host mapping yet
-    (C(nova-manage cell_v2 discover_hosts --verbose)) and reports C(changed) only when it mapped a host. With
-    O(hosts), it first waits until each of those compute hosts has registered (a new nova-compute needs some seconds
-    after its start), and fails, naming them, for hosts that do not register or are not mapped afterwards.
+    (C(nova-manage cell_v2 discover_hosts --verbose)) and reports C(changed) only when it mapped a host. It runs no
+    discovery when nova's databases show no unmapped compute host. With O(hosts), it first waits until each of those
+    compute hosts has registered (a new nova-compute needs some seconds after its start), and fails, naming them, for
+    hosts that do not register or are not mapped afterwards.
   - >-
     In check mode, O(state=discovered) reads the compute hosts of every cell from nova's databases with the
     Python next to O(nova_manage) (what C(discover_hosts) would look at, read only) and reports those without a host
@@ -50,7 +54,7 @@ options:
     default: nova-manage
   python:
     description:
-      - Interpreter that can import nova, for the read-only probe of check mode and of O(hosts).
+      - Interpreter that can import nova, for the read-only reads of nova's cells, host mappings and compute hosts.
       - Defaults to C(python3) in the directory of O(nova_manage).
     type: path
   config_files:
@@ -99,7 +103,7 @@ notes:
     it off and maps compute hosts with this module when it deploys them.
 seealso:
   - name: nova-manage cell_v2 commands
-    description: What list_cells, list_hosts and discover_hosts do.
+    description: What create_cell and discover_hosts do, and what list_cells and list_hosts list.
     link: https://docs.openstack.org/nova/latest/cli/nova-manage.html#cell-v2-commands
 """
 
@@ -137,13 +141,15 @@ EXAMPLES = r"""
 
 RETURN = r"""
 cells:
-  description: The cells after the task, as C(nova-manage cell_v2 list_cells) prints them (passwords masked).
+  description: >-
+    The cells after the task, read from nova's API database and listed as C(nova-manage cell_v2 list_cells) lists
+    them (sorted by name, passwords masked the same way).
   returned: always
   type: list
   elements: dict
   contains:
     name:
-      description: Name of the cell.
+      description: Name of the cell (empty for a cell without one).
       type: str
       sample: cell1
     uuid:
@@ -163,7 +169,9 @@ cells:
       type: bool
       sample: false
 hosts:
-  description: The hosts mapped to a cell, after the task (C(nova-manage cell_v2 list_hosts)).
+  description: >-
+    The hosts mapped to a cell after the task, read from nova's API database and listed as
+    C(nova-manage cell_v2 list_hosts) lists them (sorted by host).
   returned: always
   type: list
   elements: dict
@@ -198,94 +206,86 @@ from ansible.module_utils.basic import AnsibleModule
 
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
 POLL_SECONDS = 5
-# discover_hosts --verbose prints this for every host mapping it creates (nova/objects/host_mapping.py).
-CREATED_MAPPING = re.compile(r"^Creating host mapping for (?:compute host|service) '([^']+)'", re.M)
+# discover_hosts --verbose prints this for every host mapping it creates (nova/objects/host_mapping.py): the host in
+# quotes for a compute node, bare for a service (--by-service).
+CREATED_MAPPING = re.compile(r"^Creating host mapping for (?:compute host '([^']+)'|service '?([^'\s]+))", re.M)
 
-# Read only: the compute hosts of every cell and whether a host mapping exists, as JSON on the last line.
+# Read only, one process for everything this module reads, printed as one JSON object on the last line of stdout.
+# argv: what to read of the compute hosts ("node", "service" or "none"), then the --config-file arguments.
+# cells and hosts: as nova-manage cell_v2 list_cells and list_hosts list them (nova/cmd/manage.py): cells sorted by
+# name (stable over their ids), URLs masked by nova-manage's own function; host mappings sorted by host.
+# compute_hosts: the compute nodes (or nova-compute services) of every cell but cell0 and whether each has a host
+# mapping, looked up as discover_hosts looks it up; null for "none", which reads no cell database.
+# nova.cmd.manage comes first: importing it applies nova's eventlet monkey patching before anything else, as
+# nova-manage does.
 PROBE = r"""
 import json, sys
+from nova.cmd.manage import mask_passwd_in_url
 from nova import config, context, exception, objects
-by_service = sys.argv[1] == "service"
+kind = sys.argv[1]
 objects.register_all()
-config.parse_args(["nova-cells-probe"] + sys.argv[2:])
+config.parse_args(["nova-cells-snapshot"] + sys.argv[2:])
 ctxt = context.get_admin_context()
-found = []
-for cell in objects.CellMappingList.get_all(ctxt):
-    if cell.is_cell0():
-        continue
-    with context.target_cell(ctxt, cell) as cctxt:
-        if by_service:
-            names = {s.host for s in objects.ServiceList.get_by_binary(cctxt, "nova-compute", include_disabled=True)}
-        else:
-            names = {n.host for n in objects.ComputeNodeList.get_all(cctxt)}
-    for name in sorted(names):
-        try:
-            objects.HostMapping.get_by_host(ctxt, name)
-            mapped = True
-        except exception.HostMappingNotFound:
-            mapped = False
-        found.append({"host": name, "cell_name": cell.name, "cell_uuid": cell.uuid, "mapped": mapped})
-print(json.dumps(found))
+mappings = objects.CellMappingList.get_all(ctxt)
+cells = [
+    {
+        "name": cell.name or "",
+        "uuid": cell.uuid,
+        "transport_url": mask_passwd_in_url(cell.transport_url),
+        "database_connection": mask_passwd_in_url(cell.database_connection),
+        "disabled": bool(cell.disabled),
+    }
+    for cell in sorted(mappings, key=lambda cell: cell.name or "")
+]
+hosts = [
+    {"host": hm.host, "cell_name": hm.cell_mapping.name or "", "cell_uuid": hm.cell_mapping.uuid}
+    for hm in sorted(objects.HostMappingList.get_all(ctxt), key=lambda hm: hm.host)
+]
+compute_hosts = None
+if kind != "none":
+    compute_hosts = []
+    for cell in mappings:
+        if cell.is_cell0():
+            continue
+        with context.target_cell(ctxt, cell) as cctxt:
+            if kind == "service":
+                services = objects.ServiceList.get_by_binary(cctxt, "nova-compute", include_disabled=True)
+                names = {s.host for s in services}
+            else:
+                names = {n.host for n in objects.ComputeNodeList.get_all(cctxt)}
+        for name in sorted(names):
+            try:
+                objects.HostMapping.get_by_host(ctxt, name)
+                mapped = True
+            except exception.HostMappingNotFound:
+                mapped = False
+            compute_hosts.append({"host": name, "cell_name": cell.name or "", "cell_uuid": cell.uuid, "mapped": mapped})
+print(json.dumps({"cells": cells, "hosts": hosts, "compute_hosts": compute_hosts}))
 """
 
 
 class NovaCellsError(Exception):
-    """A nova-manage call failed or printed something this module cannot read."""
-
-
-def parse_table(text):
-    """Rows of a prettytable as printed by nova-manage, as dicts keyed by the header cells."""
-    rows = [line for line in text.splitlines() if line.startswith("|")]
-    if not rows:
-        return []
-    split = [[cell.strip() for cell in row.strip().strip("|").split("|")] for row in rows]
-    header, body = split[0], split[1:]
-    for cells in body:
-        if len(cells) != len(header):
-            raise NovaCellsError(f"unexpected table row {cells!r} for columns {header!r}")
-    return [dict(zip(header, cells, strict=True)) for cells in body]
-
-
-def parse_cells(text):
-    cells = []
-    for row in parse_table(text):
-        try:
-            cells.append({
-                "name": row["Name"],
-                "uuid": row["UUID"],
-                "transport_url": row["Transport URL"],
-                "database_connection": row["Database Connection"],
-                "disabled": row["Disabled"].lower() == "true",
-            })  # fmt: skip
-        except KeyError as missing:
-            raise NovaCellsError(f"list_cells printed no column {missing}") from None
-    return cells
-
-
-def parse_hosts(text):
-    hosts = []
-    for row in parse_table(text):
-        try:
-            hosts.append({"host": row["Hostname"], "cell_name": row["Cell Name"], "cell_uuid": row["Cell UUID"]})
-        except KeyError as missing:
-            raise NovaCellsError(f"list_hosts printed no column {missing}") from None
-    return hosts
+    """A nova-manage call or the read of nova's databases failed, or printed something this module cannot read."""
 
 
 def parse_discovery(text):
     """Host names that discover_hosts --verbose reports as newly mapped, sorted and unique."""
-    return sorted(set(CREATED_MAPPING.findall(text)))
+    return sorted({node or service for node, service in CREATED_MAPPING.findall(text)})
 
 
-def parse_probe(text):
+def parse_snapshot(text):
+    """The JSON object PROBE prints on its last line: cells, hosts and compute_hosts (null when not read)."""
     lines = [line for line in text.splitlines() if line.strip()]
     try:
-        found = json.loads(lines[-1])
+        snapshot = json.loads(lines[-1])
     except (IndexError, ValueError):
-        raise NovaCellsError(f"the probe printed no JSON: {text.strip()[-500:]!r}") from None
-    if not isinstance(found, list):
-        raise NovaCellsError("the probe printed JSON that is not a list")
-    return found
+        raise NovaCellsError(f"reading nova's cells printed no JSON: {text.strip()[-500:]!r}") from None
+    if not isinstance(snapshot, dict):
+        raise NovaCellsError("reading nova's cells printed JSON that is not an object")
+    for key, types in (("cells", list), ("hosts", list), ("compute_hosts", (list, type(None)))):
+        if key not in snapshot or not isinstance(snapshot[key], types):
+            raise NovaCellsError(f"reading nova's cells printed no {key} list")
+    return snapshot
 
 
 class NovaCells:
@@ -306,20 +306,17 @@ class NovaCells:
             )
         return out
 
-    def cells(self):
-        return parse_cells(self.manage("list_cells"))
-
-    def hosts(self):
-        return parse_hosts(self.manage("list_hosts"))
-
-    def compute_hosts(self):
-        """Compute hosts of every cell with their mapping state, straight from nova's databases."""
-        kind = "service" if self.module.params["by_service"] else "node"
+    def snapshot(self, compute_hosts=False):
+        """Cells and host mappings, with compute_hosts also the compute hosts of every cell, in one process."""
+        kind = ("service" if self.module.params["by_service"] else "node") if compute_hosts else "none"
         argv = [self.python, "-c", PROBE, kind, *self.config_args]
         rc, out, err = self.module.run_command(argv)
         if rc != 0:
-            raise NovaCellsError(f"reading the compute hosts failed (exit {rc}): {(err or out).strip()[-1000:]}")
-        return parse_probe(out)
+            what = "cells, host mappings and compute hosts" if compute_hosts else "cells and host mappings"
+            raise NovaCellsError(
+                f"reading nova's {what} with {self.python} failed (exit {rc}): {(err or out).strip()[-1000:]}"
+            )
+        return parse_snapshot(out)
 
     def resolve_cell(self, cells, wanted):
         for cell in cells:
@@ -330,13 +327,12 @@ class NovaCells:
         known = ", ".join(cell["name"] or cell["uuid"] for cell in cells) or "none"
         raise NovaCellsError(f"no cell named {wanted!r} (cells: {known})")
 
-    def wait_for_registration(self, expected, deadline):
-        """Waits until every expected host has registered; returns the compute hosts as the probe read them."""
+    def wait_for_registration(self, expected, deadline, snapshot):
+        """Waits until every expected host has registered, from snapshot on; returns the snapshot that shows them."""
         while True:
-            found = self.compute_hosts()
-            missing = sorted(set(expected) - {entry["host"] for entry in found})
+            missing = sorted(set(expected) - {entry["host"] for entry in snapshot["compute_hosts"]})
             if not missing:
-                return found
+                return snapshot
             if time.monotonic() >= deadline:
                 what = "service" if self.module.params["by_service"] else "compute node"
                 raise NovaCellsError(
@@ -345,6 +341,7 @@ class NovaCells:
                     f"(journalctl -u nova-compute) and that its [DEFAULT] host matches the name given here."
                 )
             time.sleep(POLL_SECONDS)
+            snapshot = self.snapshot(compute_hosts=True)
 
     def discover(self, cell):
         args = ["discover_hosts", "--verbose"]
@@ -358,35 +355,39 @@ class NovaCells:
 def run(module):
     params = module.params
     nova = NovaCells(module)
-    cells = nova.cells()
+    discovering = params["state"] == "discovered"
+    snapshot = nova.snapshot(compute_hosts=discovering)
+    cells = snapshot["cells"]
     result = {"changed": False, "cells": cells, "mapped_hosts": []}
     if params["state"] == "present" and params["name"] not in {cell["name"] for cell in cells}:
         result["changed"] = True
         if not module.check_mode:
             nova.manage("create_cell", "--name", params["name"], "--verbose")
-            result["cells"] = nova.cells()
+            snapshot = nova.snapshot()
+            result["cells"] = snapshot["cells"]
             result["msg"] = f"created cell {params['name']}"
         else:
             result["msg"] = f"would create cell {params['name']}"
-    if params["state"] == "discovered":
+    if discovering:
         cell = nova.resolve_cell(cells, params["cell"]) if params["cell"] else None
+        if params["hosts"] and not module.check_mode:
+            snapshot = nova.wait_for_registration(params["hosts"], time.monotonic() + params["timeout"], snapshot)
+        # The snapshot reads what discover_hosts would map.
+        unmapped = sorted(
+            {
+                entry["host"]
+                for entry in snapshot["compute_hosts"]
+                if not entry["mapped"] and (cell is None or entry["cell_uuid"] == cell["uuid"])
+            }
+        )
         if module.check_mode:
-            candidates = [entry for entry in nova.compute_hosts() if not entry["mapped"]]
-            if cell:
-                candidates = [entry for entry in candidates if entry["cell_uuid"] == cell["uuid"]]
-            result["mapped_hosts"] = sorted({entry["host"] for entry in candidates})
-        else:
-            found = None
-            if params["hosts"]:
-                found = nova.wait_for_registration(params["hosts"], time.monotonic() + params["timeout"])
-            # The probe reads what discover_hosts would map: when it found nothing unmapped, skip a nova-manage run.
-            unmapped = found is None or any(
-                not entry["mapped"] and (cell is None or entry["cell_uuid"] == cell["uuid"]) for entry in found
-            )
-            result["mapped_hosts"] = nova.discover(cell) if unmapped else []
+            result["mapped_hosts"] = unmapped
+        elif unmapped:  # else skip a nova-manage run that would map nothing
+            result["mapped_hosts"] = nova.discover(cell)
+            snapshot = nova.snapshot()
         result["changed"] = bool(result["mapped_hosts"])
-    result["hosts"] = nova.hosts()
-    if params["state"] == "discovered" and not module.check_mode:
+    result["hosts"] = snapshot["hosts"]
+    if discovering and not module.check_mode:
         unmapped = sorted(set(params["hosts"]) - {entry["host"] for entry in result["hosts"]})
         if unmapped:
             raise NovaCellsError(
