@@ -226,6 +226,40 @@ def test_floor_is_the_critical_path_over_hosts():
     assert floor["slowest_tasks"][0]["category"] is None
 
 
+MARKERS = """\
+/openstack/venvs/keystone-30.0.0/.stackwright-0a1b2c3d4e5f6a7b 1765000100 1765000119
+/openstack/venvs/nova-34.0.0/.stackwright-1a1b2c3d4e5f6a7b 1765000119.5 1765000140.25
+/openstack/venvs/glance-31.0.0/.stackwright-2a1b2c3d4e5f6a7b
+"""
+
+
+def test_venv_markers_give_each_install_its_times_and_skip_empty_markers():
+    assert bench.parse_venv_markers(MARKERS) == [
+        ("keystone-30.0.0", 1765000100.0, 1765000119.0),
+        ("nova-34.0.0", 1765000119.5, 1765000140.25),
+    ]
+
+
+def test_venv_installs_outside_the_deploy_are_not_counted():
+    markers = {"sw-aio1": bench.parse_venv_markers(MARKERS)}
+    installs = bench.venv_install_records(markers, since=1765000110, until=1765000200)
+    assert [(entry["host"], entry["task"], entry["duration"]) for entry in installs] == [
+        ("sw-aio1", "Install from the wheelhouse nova-34.0.0 (marker)", 20.75)
+    ]
+    assert bench.classify(installs[0]) == "venv"
+
+
+def test_marker_installs_replace_the_task_installs_of_their_host():
+    records = [
+        record("Install from the wheelhouse nova", host="sw-ctl1", duration=20.0),
+        record("Create the venv /openstack/venvs/nova-34.0.0", host="sw-ctl1", duration=2.0),
+        record("Install from the wheelhouse nova", host="sw-cmp1", duration=25.0),
+    ]
+    installs = bench.venv_install_records({"sw-ctl1": [("nova-34.0.0", 100.0, 121.0)]}, since=0, until=200)
+    floor = bench.floor_summary(bench.with_venv_installs(records, installs))
+    assert floor["categories"]["venv"]["per_host"] == {"sw-cmp1": 25.0, "sw-ctl1": 23.0}
+
+
 def test_floor_category_without_tasks_is_zero_and_no_records_is_an_error():
     floor = bench.floor_summary([record("Install the base packages", action="ansible.builtin.apt", duration=3.0)])
     assert floor["categories"]["db_sync"] == {"seconds": 0.0, "host": None, "tasks": 0, "per_host": {}}
