@@ -240,13 +240,22 @@ def test_venv_markers_give_each_install_its_times_and_skip_empty_markers():
     ]
 
 
-def test_venv_installs_outside_the_deploy_are_not_counted():
-    markers = {"sw-aio1": bench.parse_venv_markers(MARKERS)}
-    installs = bench.venv_install_records(markers, since=1765000110, until=1765000200)
+def test_json_document_skips_what_other_callbacks_printed_first():
+    text = (
+        'Sunday 06 December 2026  06:55:22 +0000 (0:00:00.246)  0:00:00.246 ***\n{\n  "plays": []\n}\nTASKS RECAP ***\n'
+    )
+    assert bench.json_document(text) == {"plays": []}
+    with pytest.raises(bench.BenchError, match="no JSON"):
+        bench.json_document("ERROR! no inventory\n")
+
+
+def test_venv_installs_become_floor_records():
+    installs = bench.venv_install_records({"sw-aio1": bench.parse_venv_markers(MARKERS)})
     assert [(entry["host"], entry["task"], entry["duration"]) for entry in installs] == [
-        ("sw-aio1", "Install from the wheelhouse nova-34.0.0 (marker)", 20.75)
+        ("sw-aio1", "Install from the wheelhouse keystone-30.0.0 (alone, for the floor)", 19.0),
+        ("sw-aio1", "Install from the wheelhouse nova-34.0.0 (alone, for the floor)", 20.75),
     ]
-    assert bench.classify(installs[0]) == "venv"
+    assert {bench.classify(entry) for entry in installs} == {"venv"}
 
 
 def test_marker_installs_replace_the_task_installs_of_their_host():
@@ -255,7 +264,7 @@ def test_marker_installs_replace_the_task_installs_of_their_host():
         record("Create the venv /openstack/venvs/nova-34.0.0", host="sw-ctl1", duration=2.0),
         record("Install from the wheelhouse nova", host="sw-cmp1", duration=25.0),
     ]
-    installs = bench.venv_install_records({"sw-ctl1": [("nova-34.0.0", 100.0, 121.0)]}, since=0, until=200)
+    installs = bench.venv_install_records({"sw-ctl1": [("nova-34.0.0", 100.0, 121.0)]})
     floor = bench.floor_summary(bench.with_venv_installs(records, installs))
     assert floor["categories"]["venv"]["per_host"] == {"sw-cmp1": 25.0, "sw-ctl1": 23.0}
 
