@@ -150,6 +150,24 @@ EXAMPLES = r"""
   become: true
   run_once: true
   no_log: true
+
+- name: Create the administrator and learn which users exist
+  stackwright.cloud.rabbitmq_accounts:
+    accounts:
+      - user: admin
+        password: "{{ rabbitmq_admin_password }}"
+        vhost: /
+        tags: [administrator]
+  run_once: true
+  no_log: true
+  register: admin_accounts
+
+- name: Remove the default guest user, only where it is still there
+  community.rabbitmq.rabbitmq_user:
+    user: guest
+    state: absent
+  run_once: true
+  when: "'guest' in admin_accounts.users"
   register: rabbitmq_accounts
 
 - name: Show what changed (it never holds a password)
@@ -170,6 +188,14 @@ msg:
   returned: always
   type: str
   sample: "3 changes: created vhost nova; created user nova; set permissions of nova on nova"
+users:
+  description:
+    - The names of every user of the cluster before this call, sorted, whether listed in O(accounts) or not. A play
+      can act on other users with it without asking RabbitMQ again (for example remove C(guest) only if it is there).
+  returned: when the definitions could be read
+  type: list
+  elements: str
+  sample: ["admin", "guest", "nova"]
 """
 
 import os
@@ -292,6 +318,7 @@ def main():
     ctl = Rabbitmqctl(module, secrets)
 
     state = ctl.definitions()
+    existing_users = sorted(state["users"])
     password_ok = {}
     check_existing = {"always": True, "on_create": False}[module.params["update_password"]]
     for name, (stored, algorithm) in password_checks_needed(users, state, check_existing).items():
@@ -301,7 +328,9 @@ def main():
     planned = [step["action"] for step in steps]
 
     if module.check_mode or not steps:
-        module.exit_json(changed=bool(steps), actions=planned, msg=summary(planned, module.check_mode))
+        module.exit_json(
+            changed=bool(steps), actions=planned, msg=summary(planned, module.check_mode), users=existing_users
+        )
 
     done = []
     for step in steps:
@@ -312,9 +341,10 @@ def main():
                 + (f"Done before it: {'; '.join(done)}." if done else "Nothing was changed."),
                 changed=bool(done),
                 actions=done,
+                users=existing_users,
             )
         done.append(step["action"])
-    module.exit_json(changed=True, actions=done, msg=summary(done, False))
+    module.exit_json(changed=True, actions=done, msg=summary(done, False), users=existing_users)
 
 
 if __name__ == "__main__":

@@ -419,6 +419,20 @@ def test_one_user_on_several_vhosts(node):
     assert result["actions"] == ["created vhost nova", "set permissions of admin on nova"]
 
 
+def test_the_users_before_the_call_are_returned(node):
+    node.add("guest", "guest", "/")
+    node.add("nova", NOVA_PW, "nova")
+    result = run_module(accounts=ACCOUNTS)
+    assert result["users"] == ["admin", "guest", "nova"]
+    assert "neutron" not in result["users"]  # created by this call, not there before it
+    assert run_module(accounts=ACCOUNTS)["users"] == ["admin", "guest", "neutron", "nova"]
+
+
+def test_check_mode_returns_the_users_too(node):
+    node.add("guest", "guest", "/")
+    assert run_module(accounts=ACCOUNTS, _ansible_check_mode=True)["users"] == ["admin", "guest"]
+
+
 def test_nothing_is_ever_deleted(node):
     node.add("heat", "whatever", "heat")
     node.add("nova", NOVA_PW, "nova")
