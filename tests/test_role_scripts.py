@@ -114,8 +114,9 @@ FAKE_RADOS = """
         with open(STATE, "w") as f:
             json.dump(state, f)
     class Rados:
-        def __init__(self, conffile):
-            self.conffile = conffile
+        def __init__(self, conffile, conf):
+            assert conffile == "/etc/ceph/ceph.conf"
+            assert int(conf["client_mount_timeout"]) > 0
             self.fresh_map = True
         def __enter__(self):
             return self
