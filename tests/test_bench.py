@@ -249,6 +249,24 @@ def test_json_document_skips_what_other_callbacks_printed_first():
         bench.json_document("ERROR! no inventory\n")
 
 
+def test_adhoc_results_of_every_host_even_in_separate_task_entries():
+    # What the JSON callback printed for an ad-hoc run over a multinode lab: one task entry per host.
+    document = {
+        "plays": [
+            {
+                "tasks": [
+                    {"hosts": {"sw-ctl1": {"unreachable": True, "msg": "Task failed: Connection timed out."}}},
+                    {"hosts": {"sw-ctl2": {"rc": 0, "stdout": ""}}},
+                    {"hosts": {"sw-cmp1": {"rc": 0, "stdout": "x"}, "sw-sto1": {"failed": True, "msg": "rc 2"}}},
+                ]
+            }
+        ]
+    }
+    results = bench.adhoc_results(document)
+    assert sorted(results) == ["sw-cmp1", "sw-ctl1", "sw-ctl2", "sw-sto1"]
+    assert sorted(host for host, result in results.items() if bench.adhoc_failed(result)) == ["sw-ctl1", "sw-sto1"]
+
+
 def test_venv_installs_become_floor_records():
     installs = bench.venv_install_records({"sw-aio1": bench.parse_venv_markers(MARKERS)})
     assert [(entry["host"], entry["task"], entry["duration"]) for entry in installs] == [
