@@ -150,6 +150,11 @@ EXAMPLES = r"""
   become: true
   run_once: true
   no_log: true
+  register: rabbitmq_accounts
+
+- name: Show what changed (it never holds a password)
+  ansible.builtin.debug:
+    var: rabbitmq_accounts.actions
 
 - name: Create the administrator and learn which users exist
   stackwright.cloud.rabbitmq_accounts:
@@ -158,6 +163,7 @@ EXAMPLES = r"""
         password: "{{ rabbitmq_admin_password }}"
         vhost: /
         tags: [administrator]
+  become: true
   run_once: true
   no_log: true
   register: admin_accounts
@@ -166,13 +172,9 @@ EXAMPLES = r"""
   community.rabbitmq.rabbitmq_user:
     user: guest
     state: absent
+  become: true
   run_once: true
   when: "'guest' in admin_accounts.users"
-  register: rabbitmq_accounts
-
-- name: Show what changed (it never holds a password)
-  ansible.builtin.debug:
-    var: rabbitmq_accounts.actions
 """
 
 RETURN = r"""
