@@ -324,6 +324,12 @@ def test_metadata_sets_hostname_and_ssh_key(boot, tmp_path):
     # Tempest's commands as root: sudo runs them; DHCP renewals signal udhcpc through CirrOS's pid file.
     result = ssh(ssh_port, "root", "sudo -n id -u && kill -0 $(cat /var/run/udhcpc.eth0.pid)", *key_options)
     assert (result.returncode, result.stdout.split()) == (0, ["0"]), result.stderr
+    # Tempest counts the guest's disks with util-linux's lsblk: a header, then the virtio disk as a whole disk.
+    result = ssh(ssh_port, "root", "lsblk -lb --nodeps", *key_options)
+    assert result.returncode == 0, result.stderr
+    header, *disks = (line.split() for line in result.stdout.splitlines())
+    assert header[:6] == ["NAME", "MAJ:MIN", "RM", "SIZE", "RO", "TYPE"]
+    assert [(disk[0], disk[5]) for disk in disks] == [("vda", "disk")]
     result = ssh(ssh_port, "cirros", "sudo id -u", *key_options)
     assert result.returncode == 1
     assert "log in as root" in result.stderr
