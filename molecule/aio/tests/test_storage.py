@@ -1,18 +1,22 @@
 """Block storage on Ceph RBD: a healthy cluster with every OSD of the inventory, glance's images in Ceph, cinder's
-services up, a volume attached to a running server (the guest sees the disk) then detached, snapshotted, backed up and
-deleted, and a volume from a raw image that is a copy-on-write clone of the image's RBD snapshot."""
+services up, a volume attached to a running server (the guest sees the disk) then detached, snapshotted, backed up,
+uploaded to an image and deleted, and a volume from a raw image that is a copy-on-write clone of the image's RBD
+snapshot."""
 
 import json
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 from guest import guest_ssh
 
 # Debian 13's ceph-mgr 18 cannot load its Python modules (PyO3 refuses subinterpreters) and reports it as a health
 # warning; the monitors, OSDs and RBD do not depend on those modules.
 KNOWN_HEALTH_CHECKS = {"MGR_MODULE_DEPENDENCY"}
-GIB_IN_KIB = 1024 * 1024
+GIB = 1024**3
+GLANCE_DEFAULTS = Path(__file__).resolve().parents[3] / "roles" / "glance" / "defaults" / "main.yml"
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +77,13 @@ def test_glance_keeps_images_in_ceph(conn, rbd):
     assert image.id in rbd("ls", "images").split()
 
 
+def test_glance_offers_the_configured_import_methods(conn, inventory_vars):
+    """glance parses its bounded list of import methods (a malformed one fails every image create)."""
+    defaults = yaml.safe_load(GLANCE_DEFAULTS.read_text())
+    expected = inventory_vars.get("glance_import_methods", defaults["glance_import_methods"])
+    assert sorted(conn.image.get_import_info().import_methods["value"]) == sorted(expected)
+
+
 @pytest.fixture(scope="module")
 def volume(project_conn):
     created = project_conn.block_storage.create_volume(size=1, name=f"molecule-vol-{uuid.uuid4().hex[:6]}")
@@ -81,12 +92,12 @@ def volume(project_conn):
 
 
 def guest_disks(address, key):
-    """{name: size in KiB} of the guest's virtio disks, from its /proc/partitions."""
-    result = guest_ssh(address, key, "cat /proc/partitions")
+    """{name: size in bytes} of the guest's whole disks, read as Tempest reads them (`lsblk -lb --nodeps`)."""
+    result = guest_ssh(address, key, "lsblk -lb --nodeps")
     if result.returncode != 0:
         return None
-    rows = [line.split() for line in result.stdout.splitlines()[2:] if line.strip()]
-    return {row[3]: int(row[2]) for row in rows if row[3].startswith("vd") and not row[3][-1].isdigit()}
+    rows = [line.split() for line in result.stdout.splitlines()[1:] if line.strip()]
+    return {row[0]: int(row[3]) for row in rows if row[5] == "disk"}
 
 
 def test_a_volume_attaches_to_a_running_server_and_the_guest_sees_it(project_conn, floating, keypair, volume, rbd,
@@ -106,7 +117,7 @@ def test_a_volume_attaches_to_a_running_server_and_the_guest_sees_it(project_con
         return {name: size for name, size in (disks or {}).items() if name not in before}
 
     added = poll(new_disks, attempts=30, delay=2)
-    assert list(added.values()) == [GIB_IN_KIB], f"the guest sees {guest_disks(address, key)}, before {before}"
+    assert list(added.values()) == [GIB], f"the guest sees {guest_disks(address, key)}, before {before}"
 
     project_conn.compute.delete_volume_attachment(server, volume)
     project_conn.block_storage.wait_for_status(volume, "available", failures=["error", "error_detaching"], interval=2,
@@ -134,6 +145,19 @@ def test_a_volume_backup_goes_to_the_backup_pool(project_conn, volume, rbd):
     finally:
         project_conn.block_storage.delete_backup(backup, ignore_missing=True)
         project_conn.block_storage.wait_for_delete(backup, interval=3, wait=300)
+
+
+def test_a_volume_uploads_to_an_image(project_conn, volume):
+    """cinder-volume streams the volume to glance through the internal VIP as a chunked request body."""
+    upload = project_conn.block_storage.upload_volume_to_image(volume, f"molecule-upload-{uuid.uuid4().hex[:6]}",
+                                                               disk_format="raw", container_format="bare")  # fmt: skip
+    try:
+        image = project_conn.image.wait_for_status(project_conn.image.get_image(upload["image_id"]), "active",
+                                                   failures=["killed", "deleted"], interval=2, wait=300)  # fmt: skip
+        assert image.size == GIB
+        project_conn.block_storage.wait_for_status(volume, "available", failures=["error"], interval=2, wait=120)
+    finally:
+        project_conn.image.delete_image(upload["image_id"], ignore_missing=True)
 
 
 def test_a_deleted_volume_leaves_no_rbd_image(project_conn, rbd):
