@@ -10,7 +10,10 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3 $(HOME)/.pyenv/versions
 SCENARIOS ?= foundation infra aio
 # Tempest selection for `make tempest` (smoke, full or a regular expression); `make aio` runs it at the end when set.
 TEMPEST ?=
-TEMPEST_ARGS = -e tempest_selection='$(or $(TEMPEST),smoke)'
+# The selection goes to Ansible as JSON: Ansible decodes backslash escapes in key=value extra vars (a regex's \b would
+# reach Tempest as a backspace). The value is single-quoted for the shell as typed ($(value): make leaves a $ alone).
+TEMPEST_ARGS = -e "$$(python3 -c 'import json, sys; print(json.dumps({"tempest_selection": sys.argv[1] or "smoke"}))' \
+	'$(subst ','\'',$(value TEMPEST))')"
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
