@@ -355,6 +355,41 @@ BAD_INPUTS = [
         id="router-without-external-network",
     ),
     pytest.param(
+        combine(
+            mapped_provider,
+            set_value("vars", "neutron_provider_networks", [dict(PUBLIC_NETWORK, external=False, is_default=True)]),
+        ),
+        "provider network 'public' is_default but not external: only an external network can be the default",
+        id="default-network-not-external",
+    ),
+    pytest.param(
+        combine(
+            mapped_provider,
+            set_value(
+                "vars",
+                "neutron_provider_networks",
+                [dict(PUBLIC_NETWORK, is_default=True), dict(PUBLIC_NETWORK, name="public2", is_default=True)],
+            ),
+        ),
+        "more than one provider network is_default: public, public2",
+        id="two-default-networks",
+    ),
+    pytest.param(
+        combine(
+            mapped_provider,
+            set_value(
+                "vars",
+                "neutron_subnet_pools",
+                [
+                    {"name": "a", "prefixes": ["172.30.0.0/16"], "is_default": True},
+                    {"name": "b", "prefixes": ["172.31.0.0/16"], "is_default": True},
+                ],
+            ),
+        ),
+        "more than one subnet pool is_default: a, b",
+        id="two-default-subnet-pools",
+    ),
+    pytest.param(
         set_value("vars", "ceph_mode", "rbd"), "ceph_mode is 'rbd'; use deploy, external or none", id="ceph-bad-mode"
     ),
     pytest.param(
