@@ -1,5 +1,5 @@
-"""Neutron with ML2/OVN seen from the deploy host: its endpoints, the OVN chassis as network agents, and a network,
-subnet and port that neutron writes into the OVN northbound database."""
+"""Neutron with ML2/OVN seen from the deploy host: its endpoints, the OVN chassis as network agents, a network,
+subnet and port that neutron writes into the OVN northbound database, and a network on request (auto allocation)."""
 
 import uuid
 
@@ -59,3 +59,13 @@ def test_a_network_subnet_and_port_reach_the_ovn_northbound_database(conn, netwo
         f"ovn-nbctl --no-leader-only --bare --columns=cidr find DHCP_Options external_ids:subnet_id={subnet.id}"
     )
     assert dhcp == "192.0.2.0/24"
+
+
+def test_a_project_can_get_a_network_on_request(conn, inventory):
+    """The default external network and subnet pool let neutron allocate a project's topology ("get me a network");
+    neutron's dry run checks both without allocating anything."""
+    hostvars = next(iter(inventory["hostvars"].values()))
+    if not any(network.get("is_default") for network in hostvars.get("neutron_provider_networks", [])):
+        pytest.skip("the inventory names no default external network")
+    # Raises (HTTP 409, naming what is missing) when the external network or the subnet pool is not a default one.
+    conn.network.validate_auto_allocated_topology(conn.current_project_id)
