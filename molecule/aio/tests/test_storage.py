@@ -84,6 +84,13 @@ def test_glance_offers_the_configured_import_methods(conn, inventory_vars):
     assert sorted(conn.image.get_import_info().import_methods["value"]) == sorted(expected)
 
 
+def test_glance_has_the_standard_metadata_definitions(conn):
+    """glance-manage db_load_metadefs ran: Horizon's metadata dialogs and the image API's metadefs are not empty."""
+    assert {"OS::Nova::Server", "OS::Cinder::Volume", "OS::Glance::Image"} <= {
+        resource_type.name for resource_type in conn.image.metadef_resource_types()
+    }
+
+
 @pytest.fixture(scope="module")
 def volume(project_conn):
     created = project_conn.block_storage.create_volume(size=1, name=f"molecule-vol-{uuid.uuid4().hex[:6]}")
