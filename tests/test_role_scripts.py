@@ -140,6 +140,11 @@ FAKE_RADOS = """
             elif command["prefix"] == "osd pool get":
                 save(state)
                 return 0, json.dumps({"pool": pool, command["var"]: state["pools"][pool][command["var"]]}).encode(), ""
+            elif command["prefix"] == "osd dump":
+                save(state)
+                return 0, json.dumps({"require_min_compat_client": state["min_compat_client"]}).encode(), ""
+            elif command["prefix"] == "osd set-require-min-compat-client":
+                state["min_compat_client"] = command["version"]
             elif command["prefix"] == "osd pool set":
                 if command["var"] == "size" and command["val"] == "1" and not command.get("yes_i_really_mean_it"):
                     return -1, b"", "pool size 1 needs --yes-i-really-mean-it"
@@ -170,7 +175,7 @@ def ceph(tmp_path, monkeypatch):
     write_package(tmp_path, {"rados.py": FAKE_RADOS, "rbd.py": FAKE_RBD})
     state = tmp_path / "state.json"
     images = {"size": 1, "min_size": 1, "pg_num": 32, "rbd": True}
-    state.write_text(json.dumps({"pools": {"images": images}, "log": []}))
+    state.write_text(json.dumps({"pools": {"images": images}, "min_compat_client": "luminous", "log": []}))
 
     script = role_var("ceph", "__ceph_pools_script")
 
@@ -195,6 +200,7 @@ def test_missing_pools_are_created_initialised_and_sized(ceph):
         "created vms",
         "size of volumes: 1",
         "size of vms: 1",
+        "clients: mimic or later (RBD clone format 2)",
     ]
     assert state["pools"]["volumes"] == {"size": 1, "min_size": 1, "pg_num": 32, "rbd": True}
     assert state["pools"]["images"]["size"] == 1
@@ -205,13 +211,21 @@ def test_pools_in_place_print_nothing_and_write_nothing(ceph):
     result, state = ceph(1, "images", "volumes")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    writes = [command for command in state["log"] if command["prefix"] != "osd pool get"]
-    assert len(writes) == 3  # the first run's create and two size settings only
+    writes = [command for command in state["log"] if command["prefix"] not in ("osd pool get", "osd dump")]
+    assert len(writes) == 4  # the first run's create, two size settings and the client release only
+
+
+def test_a_newer_client_release_is_left_alone(ceph, tmp_path):
+    state_file = tmp_path / "state.json"
+    state_file.write_text(state_file.read_text().replace('"luminous"', '"reef"'))
+    result, state = ceph(1, "images")
+    assert (result.returncode, result.stdout) == (0, "")
+    assert state["min_compat_client"] == "reef"
 
 
 def test_a_changed_size_sets_size_and_min_size(ceph):
     result, state = ceph(3, "images")
-    assert result.stdout.splitlines() == ["size of images: 3"]
+    assert result.stdout.splitlines() == ["size of images: 3", "clients: mimic or later (RBD clone format 2)"]
     assert state["pools"]["images"]["size"] == 3
     assert state["pools"]["images"]["min_size"] == 2
 
