@@ -1,7 +1,7 @@
 """Block storage on Ceph RBD: a healthy cluster with every OSD of the inventory, glance's images in Ceph, cinder's
 services up, a volume attached to a running server (the guest sees the disk) then detached, snapshotted, backed up,
 uploaded to an image and deleted, and a volume from a raw image that is a copy-on-write clone of the image's RBD
-snapshot."""
+snapshot, whose image can then be deleted."""
 
 import json
 import subprocess
@@ -198,6 +198,9 @@ def test_a_volume_from_a_raw_image_is_a_clone_not_a_copy(conn, raw_image, rbd):
         info = json.loads(rbd("info", "--format", "json", f"volumes/volume-{created.id}"))
         assert info.get("parent", {}).get("pool") == "images", info
         assert info["parent"]["image"] == raw_image.id, info
+        # RBD clone format 2: the image goes although a volume still depends on it (format 1: HTTP 409, in use).
+        conn.image.delete_image(raw_image)
+        assert conn.image.find_image(raw_image.id) is None
     finally:
         conn.block_storage.delete_volume(created, ignore_missing=True)
         conn.block_storage.wait_for_delete(created, interval=2, wait=120)
