@@ -312,6 +312,7 @@ def test_metadata_sets_hostname_and_ssh_key(boot, tmp_path):
         assert result.stdout.split() == [hostname, uid]
     # Tempest reads and posts metadata with curl, as on CirrOS: the value byte for byte, the posted data intact.
     key_options = ("-i", str(key), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes")
+    assert ssh(ssh_port, "cirros", "curl -V", *key_options).returncode == 0
     result = ssh(ssh_port, "cirros", "curl http://169.254.169.254/latest/meta-data/public-ipv4", *key_options)
     assert (result.returncode, result.stdout) == (0, "203.0.113.7"), result.stderr
     data = uuid.uuid4().hex * 3
