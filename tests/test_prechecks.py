@@ -390,6 +390,11 @@ BAD_INPUTS = [
         id="two-default-subnet-pools",
     ),
     pytest.param(
+        combine(mapped_provider, set_value("vars", "neutron_subnet_pools", [{"name": "a", "is_default": True}])),
+        "subnet pool 'a' needs its prefixes (a list of CIDRs)",
+        id="subnet-pool-without-prefixes",
+    ),
+    pytest.param(
         set_value("vars", "ceph_mode", "rbd"), "ceph_mode is 'rbd'; use deploy, external or none", id="ceph-bad-mode"
     ),
     pytest.param(
