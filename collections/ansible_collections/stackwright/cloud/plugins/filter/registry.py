@@ -1,7 +1,7 @@
 # Copyright: Stackwright contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters over the service registry (stackwright_services); docs in the sidecar service_components.yml and
-required_secrets.yml."""
+"""Filters over the service registry (stackwright_services); docs in the sidecar service_components.yml,
+required_secrets.yml and component_addresses.yml."""
 
 from collections.abc import Mapping
 
@@ -34,9 +34,33 @@ def required_secrets_filter(services):
     return required_secrets(_services(services, "required_secrets"))
 
 
+def component_addresses(services, service, component, groups, hostvars):
+    """`management_address:port` of every host of a component's group, in inventory order."""
+    services = _services(services, "component_addresses")
+    try:
+        spec = services[service]["components"][component]
+    except KeyError:
+        raise AnsibleFilterError(f"component_addresses: the registry has no component {service}.{component}") from None
+    if "port" not in spec:
+        raise AnsibleFilterError(f"component_addresses: {service}.{component} has no port in the registry")
+    hosts = groups.get(spec["group"])
+    if not hosts:
+        raise AnsibleFilterError(
+            f"component_addresses: {service}.{component} runs on group {spec['group']!r}, which has no hosts"
+        )
+    addresses = []
+    for host in hosts:
+        address = hostvars[host].get("management_address")
+        if not address:
+            raise AnsibleFilterError(f"component_addresses: host {host} has no management_address")
+        addresses.append(f"{address}:{spec['port']}")
+    return addresses
+
+
 class FilterModule:
     def filters(self):
         return {
             "service_components": service_components,
             "required_secrets": required_secrets_filter,
+            "component_addresses": component_addresses,
         }

@@ -1,6 +1,7 @@
 # Copyright: Stackwright contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters stackwright.cloud.service_components and stackwright.cloud.required_secrets."""
+"""Filters stackwright.cloud.service_components, stackwright.cloud.required_secrets and
+stackwright.cloud.component_addresses."""
 
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.registry import 
 FILTERS = FilterModule().filters()
 service_components = FILTERS["service_components"]
 required_secrets = FILTERS["required_secrets"]
+component_addresses = FILTERS["component_addresses"]
 
 SERVICES = {
     "glance": {
@@ -50,7 +52,7 @@ def _names(components):
 
 
 def test_filters_are_exposed():
-    assert set(FILTERS) == {"service_components", "required_secrets"}
+    assert set(FILTERS) == {"service_components", "required_secrets", "component_addresses"}
 
 
 def test_service_components_compute_host():
@@ -119,3 +121,38 @@ def test_filters_on_project_registry():
     compute = _names(service_components(services, ["compute"]))
     assert ("chrony", "client") in compute and ("nova", "compute") in compute
     assert not {("mariadb", "server"), ("nova", "api"), ("ovn", "northd")} & set(compute)
+
+
+GROUPS = {"controller": ["ctl2", "ctl1"], "compute": ["cmp1"], "empty": []}
+HOSTVARS = {
+    "ctl1": {"management_address": "10.0.0.11"},
+    "ctl2": {"management_address": "10.0.0.12"},
+    "cmp1": {"management_address": "10.0.0.31"},
+}
+
+
+def test_component_addresses_in_inventory_order_with_the_registry_port():
+    assert component_addresses(SERVICES, "glance", "api", GROUPS, HOSTVARS) == ["10.0.0.12:9292", "10.0.0.11:9292"]
+
+
+def test_component_addresses_of_the_real_memcached_entry():
+    registry = load_registry(Path(__file__).resolve().parents[8] / "services")
+    port = registry["memcached"]["components"]["server"]["port"]
+    groups = {registry["memcached"]["components"]["server"]["group"]: ["ctl1"]}
+    assert component_addresses(registry, "memcached", "server", groups, HOSTVARS) == [f"10.0.0.11:{port}"]
+
+
+@pytest.mark.parametrize(
+    ("service", "component", "groups", "hostvars", "message"),
+    [
+        ("glance", "worker", GROUPS, HOSTVARS, "no component glance.worker"),
+        ("keystone", "api", GROUPS, HOSTVARS, "no component keystone.api"),
+        ("nova", "compute", GROUPS, HOSTVARS, "nova.compute has no port"),
+        ("glance", "api", {"controller": []}, HOSTVARS, "group 'controller', which has no hosts"),
+        ("glance", "api", {}, HOSTVARS, "group 'controller', which has no hosts"),
+        ("glance", "api", GROUPS, dict(HOSTVARS, ctl1={}), "host ctl1 has no management_address"),
+    ],
+)
+def test_component_addresses_refuses_what_it_cannot_answer(service, component, groups, hostvars, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        component_addresses(SERVICES, service, component, groups, hostvars)
