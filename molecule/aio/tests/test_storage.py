@@ -1,7 +1,7 @@
 """Block storage on Ceph RBD: a healthy cluster with every OSD of the inventory, glance's images in Ceph, cinder's
 services up, a volume attached to a running server (the guest sees the disk) then detached, snapshotted, backed up,
 uploaded to an image and deleted, and a volume from a raw image that is a copy-on-write clone of the image's RBD
-snapshot, whose image can then be deleted."""
+snapshot, whose image can then be deleted and is purged from the RBD trash after the clone."""
 
 import json
 import subprocess
@@ -191,7 +191,11 @@ def raw_image(conn, tmp_path_factory):
     conn.image.delete_image(image, ignore_missing=True)
 
 
-def test_a_volume_from_a_raw_image_is_a_clone_not_a_copy(conn, raw_image, rbd):
+def _trash(rbd, pool):
+    return {entry["name"] for entry in json.loads(rbd("trash", "ls", "--format", "json", "--long", pool))}
+
+
+def test_a_volume_from_a_raw_image_is_a_clone_not_a_copy(conn, raw_image, rbd, remote, ceph_host):
     created = conn.block_storage.create_volume(size=1, image_id=raw_image.id, name=f"molecule-{uuid.uuid4().hex[:6]}")
     try:
         conn.block_storage.wait_for_status(created, "available", failures=["error"], interval=2, wait=300)
@@ -201,6 +205,13 @@ def test_a_volume_from_a_raw_image_is_a_clone_not_a_copy(conn, raw_image, rbd):
         # RBD clone format 2: the image goes although a volume still depends on it (format 1: HTTP 409, in use).
         conn.image.delete_image(raw_image)
         assert conn.image.find_image(raw_image.id) is None
+        # glance moved its RBD image to the trash, where it waits for its last clone.
+        assert raw_image.id in _trash(rbd, "images")
     finally:
         conn.block_storage.delete_volume(created, ignore_missing=True)
         conn.block_storage.wait_for_delete(created, interval=2, wait=120)
+    # Nothing in Ceph removes it once the clone is gone: the role's timer does (its service, run now).
+    host = remote(ceph_host)
+    assert host.service("stackwright-rbd-trash-purge.timer").is_running
+    host.check_output("systemctl start stackwright-rbd-trash-purge.service")
+    assert raw_image.id not in _trash(rbd, "images")
