@@ -8,10 +8,12 @@ Hosts point at 127.0.0.1 port 9 over SSH, so any attempt to reach one shows up a
 import json
 import secrets
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.stackwright.cloud.plugins.module_utils.capabilities import CAPABILITY_BITS, bounding_set
 from ansible_collections.stackwright.cloud.plugins.module_utils.registry import (
     SECRET_MIN_LENGTH,
     load_registry,
@@ -123,10 +125,10 @@ def write_inventory(directory, inv):
     return directory
 
 
-def run_prechecks(tmp_path, inv, *args):
+def run_prechecks(tmp_path, inv, *args, **env):
     inventory = write_inventory(tmp_path / "inventory", inv)
     proc = run_playbook(
-        tmp_path, inventory, PLAYBOOK.name, *args,
+        tmp_path, inventory, PLAYBOOK.name, *args, **env,
         ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
         # An empty list crashes ansible-core 2.21 ("non-empty plugin name"); naming the stdout
         # callback again loads nothing extra, so profile_tasks and timer stay out of the JSON.
@@ -553,6 +555,14 @@ BAD_INPUTS = [
         "Host name 'Ctl_1' is not a valid hostname",
         id="bad-hostname",
     ),
+    pytest.param(
+        set_value("vars", "haproxy_check_timeout", "10 s"), "haproxy_check_timeout is '10 s'", id="haproxy-time-space"
+    ),
+    pytest.param(
+        combine(set_value("vars", "haproxy_check_interval", 0), set_value("vars", "haproxy_tcp_timeout", "long")),
+        "haproxy_tcp_timeout is 'long', haproxy_check_interval is '0'",
+        id="haproxy-times",
+    ),
 ]
 
 
@@ -626,6 +636,10 @@ def test_bad_inventory_stops_before_any_host(tmp_path, mutate, expected):
         ),
         pytest.param(swift_devices("ctl1", {"name": "d1", "type": "directory"}), id="swift-directory-device"),
         pytest.param(
+            combine(set_value("vars", "haproxy_check_timeout", "500ms"), set_value("vars", "haproxy_tcp_timeout", 90)),
+            id="haproxy-times",
+        ),
+        pytest.param(
             combine(
                 swift_devices("ctl1", {"name": "d1", "type": "directory"}, {"name": "sdb"}),
                 set_host("ctl1", "swift_mount_check", False),
@@ -680,3 +694,77 @@ def test_empty_inventory_is_refused(tmp_path):
 
     assert proc.returncode != 0
     assert "The inventory has no hosts" in failure_messages(report)
+
+
+def local_host_inventory():
+    """The good inventory with every host on this machine (connection local), so the host play really runs."""
+    inv = good_inventory()
+    for host_vars in inv["hosts"].values():
+        for key in UNREACHABLE_HOST:
+            del host_vars[key]
+        host_vars.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    return inv
+
+
+def this_machines_os():
+    """The OS of this machine as the prechecks' supported list names it, so the OS check lets it through."""
+    release = dict(
+        line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line
+    )  # fmt: skip
+    name = release["NAME"].strip('"').split()[0]
+    major = release.get("VERSION_ID", "").strip('"').split(".")[0]
+    return json.dumps({"prechecks_supported_os": [{"distribution": name, "major": major}]})
+
+
+def missing_on_this_machine():
+    """A capability the bounding set of this test process lacks, or None."""
+    mask = bounding_set(Path("/proc/self/status").read_text())
+    return next((name for name, bit in CAPABILITY_BITS.items() if not mask >> bit & 1), None)
+
+
+def test_host_checks_pass_on_a_host_that_grants_the_capabilities(tmp_path):
+    needed = {cap for svc in load_registry(REPO / "services").values()
+              for comp in svc["components"].values() for cap in comp.get("capabilities", [])}  # fmt: skip
+    if missing_on_this_machine() in needed:
+        pytest.skip(f"this machine's bounding set lacks CAP_{missing_on_this_machine()}, which the registry needs")
+    inv = local_host_inventory()
+    ceph_cluster(inv)
+    proc, report = run_prechecks(tmp_path, inv, "-e", this_machines_os())
+
+    assert proc.returncode == 0, failure_messages(report) or proc.stderr
+    ran = {(task, host) for _, task, host, result in task_results(report) if not result.get("skipped")}
+    # cmp1 runs nova-compute, ctl1 cinder-volume; ctl1 is the first monitor.
+    assert ("Check that the host lets the services' privsep daemons keep their capabilities", "cmp1") in ran
+    assert ("Check that the host lets the services' privsep daemons keep their capabilities", "ctl1") in ran
+    assert ("Check that systemd accepts the RBD trash purge calendar", "ctl1") in ran
+
+
+def test_host_checks_refuse_a_host_without_a_capability(tmp_path):
+    missing = missing_on_this_machine()
+    if missing is None:
+        pytest.skip("this machine's bounding set has every capability, so none can be missing")
+    services = tmp_path / "services"
+    shutil.copytree(REPO / "services", services)
+    nova = yaml.safe_load((services / "nova.yml").read_text())
+    nova["components"]["compute"]["capabilities"] = ["SYS_ADMIN", missing]
+    (services / "nova.yml").write_text("---\n" + yaml.safe_dump(nova, sort_keys=False))
+    proc, report = run_prechecks(
+        tmp_path, local_host_inventory(), "-e", this_machines_os(), STACKWRIGHT_SERVICES=str(services)
+    )  # fmt: skip
+
+    assert proc.returncode != 0
+    messages = failure_messages(report)
+    assert "Host cmp1 runs neutron-ovn-agent, nova-compute, whose privsep daemons keep" in messages
+    assert f"but its capability bounding set lacks CAP_{missing}. Run them" in messages
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_host_checks_refuse_a_calendar_systemd_rejects(tmp_path):
+    inv = local_host_inventory()
+    ceph_cluster(inv)
+    inv["vars"]["ceph_rbd_trash_purge_calendar"] = "every hour"
+    proc, report = run_prechecks(tmp_path, inv, "-e", this_machines_os())
+
+    assert proc.returncode != 0
+    messages = failure_messages(report)
+    assert "ceph_rbd_trash_purge_calendar is 'every hour', which systemd on ctl1 does not accept" in messages

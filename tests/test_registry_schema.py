@@ -373,3 +373,27 @@ def test_empty_file(registry):
 def test_missing_directory(tmp_path):
     with pytest.raises(RegistryError, match="does not exist"):
         load_registry(tmp_path / "nowhere")
+
+
+def test_capabilities_must_be_linux_capabilities(registry):
+    path = registry("memcached", lambda d: _server(d).update(capabilities=["SYS_ADMIN", "CAP_NET_ADMIN"]))
+    msg = _error(registry)
+    assert f"{path}: component 'server': capability 'CAP_NET_ADMIN' is not a Linux capability" in msg
+
+
+def test_capabilities_must_be_a_list(registry):
+    path = registry("memcached", lambda d: _server(d).update(capabilities="SYS_ADMIN"))
+    msg = _error(registry)
+    assert f"{path}: component 'server': field 'capabilities' must be list, got str" in msg
+
+
+def test_services_with_privsep_daemons_name_their_capabilities():
+    """The prechecks read these; an entry lost here would let a host that cannot run the daemon through."""
+    services = load_registry(SERVICES)
+    declared = {
+        f"{name}.{cname}"
+        for name, svc in services.items()
+        for cname, comp in svc["components"].items()
+        if "SYS_ADMIN" in comp.get("capabilities", [])
+    }
+    assert declared == {"cinder.volume", "cinder.backup", "nova.compute", "neutron.ovn_agent"}

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import yaml
+from ansible_collections.stackwright.cloud.plugins.module_utils.capabilities import CAPABILITY_BITS
 
 # Inventory group names: the role groups, or a service's own group that the inventory maps (e.g. glance_api).
 GROUP_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -42,6 +43,7 @@ _COMPONENT_KEYS = {
     "endpoints": (dict, type(None)),
     "wsgi": str,
     "command": str,
+    "capabilities": list,
 }
 _REQUIRED_COMPONENT_KEYS = ("group", "unit")
 
@@ -101,6 +103,12 @@ def validate_service(source, service):
             raise RegistryError(f"{where}: group '{comp['group']}' is not a valid inventory group name")
         if comp.get("port") is not None:
             _check_port(where, comp["port"])
+        for capability in comp.get("capabilities", []):
+            if capability not in CAPABILITY_BITS:
+                raise RegistryError(
+                    f"{where}: capability {capability!r} is not a Linux capability (names as in capabilities(7), "
+                    "without CAP_)"
+                )
         for pname, port in comp.get("extra_ports", {}).items():
             _check_port(f"{where} extra port '{pname}'", port)
         if "wsgi" in comp or "command" in comp:
