@@ -563,6 +563,21 @@ BAD_INPUTS = [
         "haproxy_tcp_timeout is 'long', haproxy_check_interval is '0'",
         id="haproxy-times",
     ),
+    pytest.param(
+        set_value("vars", "mariadb_check_timeout", 10),
+        "mariadb_check_timeout is 10 and haproxy_check_timeout is 10s",
+        id="mariadb-check-as-long-as-haproxy-check",
+    ),
+    pytest.param(
+        combine(set_value("vars", "mariadb_check_timeout", 6), set_value("vars", "haproxy_check_timeout", "5000")),
+        "mariadb_check_timeout is 6 and haproxy_check_timeout is 5000",
+        id="mariadb-check-longer-than-haproxy-check-in-ms",
+    ),
+    pytest.param(
+        set_value("vars", "mariadb_check_timeout", "8s"),
+        "mariadb_check_timeout is 8s and",
+        id="mariadb-check-not-a-number",
+    ),
 ]
 
 
@@ -636,7 +651,11 @@ def test_bad_inventory_stops_before_any_host(tmp_path, mutate, expected):
         ),
         pytest.param(swift_devices("ctl1", {"name": "d1", "type": "directory"}), id="swift-directory-device"),
         pytest.param(
-            combine(set_value("vars", "haproxy_check_timeout", "500ms"), set_value("vars", "haproxy_tcp_timeout", 90)),
+            combine(
+                set_value("vars", "haproxy_check_timeout", "1m"),
+                set_value("vars", "haproxy_tcp_timeout", 90),
+                set_value("vars", "mariadb_check_timeout", 30),
+            ),
             id="haproxy-times",
         ),
         pytest.param(

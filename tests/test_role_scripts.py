@@ -238,3 +238,81 @@ def test_a_refused_mon_command_fails_with_ceph_s_reason(ceph, tmp_path):
     assert result.returncode == 1
     assert "osd pool create" in result.stderr
     assert "access denied" in result.stderr
+
+
+# --- mariadb: the health check behind haproxy -------------------------------------------------------------------------
+
+# A stand-in for the mariadb client: waits FAKE_DELAY seconds, then answers as a server in FAKE_STATE would
+# ("refused" fails like a stopped server).
+FAKE_MARIADB = """#!/bin/bash
+sleep "${FAKE_DELAY:-0}"
+case "$FAKE_STATE" in
+  refused) echo "ERROR 2002 (HY000): Can't connect to local server through socket" >&2; exit 1 ;;
+  synced) local_state=4 comment=Synced ;;
+  donor) local_state=2 comment=Donor/Desynced ;;
+esac
+printf 'wsrep_on\\t1\\nwsrep_local_state\\t%s\\nwsrep_local_state_comment\\t%s\\n' "$local_state" "$comment"
+printf 'wsrep_cluster_status\\tPrimary\\nwsrep_cluster_size\\t3\\n'
+"""
+
+
+@pytest.fixture
+def node_check(tmp_path):
+    """Run mariadb-node-check --http, rendered with this check timeout, against the stand-in client."""
+    import jinja2
+
+    template = (ROLES / "mariadb" / "templates" / "mariadb-node-check.j2").read_text()
+
+    def run(check_timeout, state, delay=0):
+        script = tmp_path / "mariadb-node-check"
+        script.write_text(
+            jinja2.Template(template).render(
+                ansible_managed="test",
+                __mariadb_socket="/run/mysqld/mysqld.sock",
+                __mariadb_service="mariadb",
+                mariadb_sync_timeout=900,
+                mariadb_check_timeout=check_timeout,
+            )
+        )
+        client = tmp_path / "bin" / "mariadb"
+        client.parent.mkdir(exist_ok=True)
+        client.write_text(FAKE_MARIADB)
+        client.chmod(0o755)
+        result = subprocess.run(
+            ["bash", str(script), "--http"],
+            input="GET / HTTP/1.1\r\nHost: check\r\n\r\n",
+            env={"PATH": f"{client.parent}:/usr/bin:/bin", "FAKE_STATE": state, "FAKE_DELAY": str(delay)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        # text mode reads the answer's CRLF line ends as plain newlines.
+        status, _, body = result.stdout.partition("\n")
+        return status, body
+
+    return run
+
+
+def test_a_synced_node_that_answers_late_is_reported_up(node_check):
+    # Slower than the 3 s the check used to allow: a loaded node is alive.
+    status, body = node_check(check_timeout=20, state="synced", delay=4)
+    assert status == "HTTP/1.1 200 OK", body
+    assert "Synced (wsrep_local_state 4, cluster Primary, size 3)" in body
+
+
+def test_a_node_that_is_not_synced_is_reported_down(node_check):
+    status, body = node_check(check_timeout=20, state="donor")
+    assert status == "HTTP/1.1 503 Service Unavailable"
+    assert "Donor/Desynced" in body
+
+
+def test_a_stopped_server_is_reported_down(node_check):
+    status, body = node_check(check_timeout=20, state="refused")
+    assert status == "HTTP/1.1 503 Service Unavailable"
+    assert "Can't connect to local server" in body
+
+
+def test_a_server_that_never_answers_is_reported_down_at_the_check_timeout(node_check):
+    status, body = node_check(check_timeout=1, state="synced", delay=60)
+    assert status == "HTTP/1.1 503 Service Unavailable"
+    assert "no answer within 1 s" in body
