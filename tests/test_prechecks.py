@@ -787,3 +787,14 @@ def test_host_checks_refuse_a_calendar_systemd_rejects(tmp_path):
     assert proc.returncode != 0
     messages = failure_messages(report)
     assert "ceph_rbd_trash_purge_calendar is 'every hour', which systemd on ctl1 does not accept" in messages
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_host_checks_read_the_calendar_on_the_first_monitor_under_a_limit(tmp_path):
+    inv = local_host_inventory()
+    ceph_cluster(inv)
+    inv["vars"]["ceph_rbd_trash_purge_calendar"] = "every hour"
+    proc, report = run_prechecks(tmp_path, inv, "-e", this_machines_os(), "--limit", "cmp1")
+
+    assert proc.returncode != 0
+    assert "which systemd on ctl1 does not accept" in failure_messages(report)
