@@ -56,14 +56,10 @@ options:
 extends_documentation_fragment:
   - openstack.cloud.openstack
   - ansible.builtin.action_common_attributes
+  - stackwright.cloud.openstack_api
 attributes:
   check_mode:
-    support: full
     details: The module only reads, so check mode does exactly what a normal run does.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - >-
     Listing compute services, network agents and volume services needs admin rights (the admin entry of

@@ -91,20 +91,15 @@ options:
 extends_documentation_fragment:
   - openstack.cloud.openstack
   - ansible.builtin.action_common_attributes
+  - stackwright.cloud.openstack_api
 attributes:
   check_mode:
-    support: full
     details: >-
       Reads the service and the instances and reports what would be disabled and moved (RV(moved) as planned,
       RV(not_moved) for the instances it could not move), without a write call. It fails where a run would fail for
       certain (an instance nova cannot move in its state, no other host to move to).
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - Needs admin credentials of the cloud (nova's default policy allows these calls to admins only).
-  - Runs where openstacksdk is installed, usually the deploy host (C(delegate_to) or a play on localhost).
   - >-
     Changes the service through its id (compute API microversion 2.53 or newer, nova 16.0.0 Pike). Server actions
     use what openstacksdk and the cloud agree on; with 2.95 and newer nova leaves an evacuated instance stopped on its
@@ -172,6 +167,9 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+# The contents of `service`: doc_fragments/nova_service.py.
+extends_documentation_fragment:
+  - stackwright.cloud.nova_service
 moved:
   description:
     - The instances that left O(host) during the task, each on its new host. In check mode, the moves planned
@@ -240,26 +238,6 @@ not_moved:
 service:
   description: The nova-compute service of O(host) after the task. In check mode, as it would be.
   returned: always
-  type: dict
-  contains:
-    id:
-      description: Id of the service.
-      type: str
-    host:
-      description: Nova's name of the host.
-      type: str
-    status:
-      description: V(enabled) or V(disabled).
-      type: str
-    state:
-      description: V(up) or V(down).
-      type: str
-    forced_down:
-      description: Whether the service is forced down.
-      type: bool
-    disabled_reason:
-      description: Why the service is disabled, null when no reason is recorded.
-      type: str
 msg:
   description: What the task did, or would do in check mode.
   returned: always
@@ -271,10 +249,15 @@ import time
 from typing import ClassVar
 
 from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
+from ansible_collections.stackwright.cloud.plugins.module_utils.nova_services import (
+    COMPUTE_BINARY,
+    ServiceLookupError,
+    find_service,
+    known_hosts,
+    service_id_microversion_problem,
+    service_record,
+)
 
-COMPUTE_BINARY = "nova-compute"
-# Updates through the service id, which carry the disabled reason (nova 16.0.0, Pike).
-SERVICE_ID_MICROVERSION = "2.53"
 # A cold migration to a given host (nova 17.0.0, Queens).
 MIGRATE_HOST_MICROVERSION = "2.56"
 # Seconds between two looks at the moving instances.
@@ -289,17 +272,6 @@ EVACUATE_STATUSES = ("ACTIVE", "SHUTOFF", "ERROR")
 MOVING_STATUSES = {"drained": ("MIGRATING", "RESIZE"), "evacuated": ("REBUILD",)}
 # Where a move ends.
 SETTLED_STATUSES = ("ACTIVE", "PAUSED", "SHUTOFF")
-
-
-def service_dict(service):
-    return {
-        "id": service.id,
-        "host": service.host,
-        "status": service.status,
-        "state": service.state,
-        "forced_down": service.is_forced_down,
-        "disabled_reason": service.disabled_reason,
-    }
 
 
 def is_down(service):
@@ -367,32 +339,29 @@ class ComputeHostModule(OpenStackModule):
     # The service.
 
     def find(self, host, services):
-        found = [service for service in services if service.host == host]
-        if len(found) > 1:
-            ids = ", ".join(str(service.id) for service in found)
-            self.fail_json(
-                msg=f"nova has {len(found)} nova-compute services on host {host!r} ({ids}), in different cells; "
-                "delete the stale one first (stackwright.cloud.compute_service, state: absent)"
+        try:
+            service = find_service(
+                services,
+                host,
+                COMPUTE_BINARY,
+                "delete the stale one first (stackwright.cloud.compute_service, state: absent)",
             )
-        if not found:
-            known = ", ".join(sorted(service.host for service in services)) or "none"
+        except ServiceLookupError as error:
+            self.fail_json(msg=str(error))
+        if service is None:
             self.fail_json(
-                msg=f"nova has no nova-compute service on host {host!r} (compute hosts: {known}). Give nova's name of "
-                "the host, as 'openstack compute service list --service nova-compute' shows it."
+                msg=f"nova has no nova-compute service on host {host!r} (compute hosts: {known_hosts(services)}). Give "
+                "nova's name of the host, as 'openstack compute service list --service nova-compute' shows it."
             )
-        if found[0].status == "UNKNOWN":
-            self.fail_json(msg=f"nova cannot reach the cell of host {host!r} (service status UNKNOWN); fix that first")
-        return found[0]
+        return service
 
     def check_microversion(self):
-        if not self.sdk.utils.supports_microversion(self.conn.compute, SERVICE_ID_MICROVERSION):
-            self.fail_json(
-                msg=f"changing a service needs compute API microversion {SERVICE_ID_MICROVERSION} or newer; this "
-                "cloud offers less, or compute_api_version in clouds.yaml pins an older one. Nothing was changed."
-            )
+        problem = service_id_microversion_problem(self.sdk, self.conn.compute)
+        if problem:
+            self.fail_json(msg=problem)
 
     def enable(self, host, service):
-        current = service_dict(service)
+        current = service_record(service)
         result = dict(moved=[], not_moved=[])
         if current["status"] == "enabled" and not current["disabled_reason"]:
             self.exit_json(changed=False, service=current, msg=f"{host}: already enabled", **result)
@@ -403,7 +372,7 @@ class ComputeHostModule(OpenStackModule):
             self.exit_json(changed=True, service=current, msg=f"{host}: would enable{note}", **result)
         # Nova clears the reason when it enables a service (2.53 and newer).
         updated = self.conn.compute.update_service(service.id, status="enabled")
-        self.exit_json(changed=True, service=service_dict(updated), msg=f"{host}: enabled{note}", **result)
+        self.exit_json(changed=True, service=service_record(updated), msg=f"{host}: enabled{note}", **result)
 
     def disabling(self, state, service):
         """The update that disables the service with its reason, or None when it is as asked."""
@@ -478,7 +447,7 @@ class ComputeHostModule(OpenStackModule):
             else:
                 not_moved.append(Move(server, None).not_moved(reason))
         update = self.disabling(state, service)
-        current = service_dict(service)
+        current = service_record(service)
         if not update:
             done, would = None, None
         elif service.status != "disabled":
@@ -535,7 +504,7 @@ class ComputeHostModule(OpenStackModule):
             self.finish(host, current, changed, would, planned, not_moved, would=True)
 
         if update:
-            current = service_dict(self.conn.compute.update_service(service.id, **update))
+            current = service_record(self.conn.compute.update_service(service.id, **update))
         followed, issued = [], 0
         for move in moves:
             reason = self.start(move) if move.method != "waited" else None

@@ -76,17 +76,12 @@ options:
 extends_documentation_fragment:
   - openstack.cloud.openstack
   - ansible.builtin.action_common_attributes
+  - stackwright.cloud.openstack_api
 attributes:
   check_mode:
-    support: full
     details: Runs every check and reports what would change, and the service as it would be, without a write call.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - Needs admin credentials of the cloud (nova's default policy allows these calls to admins only).
-  - Runs where openstacksdk is installed, usually the deploy host (C(delegate_to) or a play on localhost).
 seealso:
   - module: openstack.cloud.compute_service
     description: Enable and disable a compute service.
@@ -126,45 +121,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+# The contents of `service`: doc_fragments/nova_service.py.
+extends_documentation_fragment:
+  - stackwright.cloud.nova_service
 service:
   description:
     - The service after the task. In check mode, as it would be after the task.
     - With O(state=absent), the record as it was before the deletion; null when there was none.
   returned: always
-  type: dict
-  contains:
-    id:
-      description: Id of the service (a UUID with compute API 2.53 and newer).
-      type: str
-      sample: 6bd3b2b6-7f2e-4b9e-9f73-0b9a3c2e5d41
-    host:
-      description: Nova's name of the host.
-      type: str
-      sample: cmp2
-    binary:
-      description: The service binary.
-      type: str
-      sample: nova-compute
-    status:
-      description: V(enabled) or V(disabled) (whether the scheduler may place instances there).
-      type: str
-      sample: disabled
-    state:
-      description: V(up) or V(down) (whether the service reports in; always V(down) when forced down).
-      type: str
-      sample: up
-    forced_down:
-      description: Whether the service is forced down.
-      type: bool
-      sample: false
-    disabled_reason:
-      description: Why the service is disabled, null when no reason is recorded.
-      type: str
-      sample: "maintenance: firmware update"
-    updated_at:
-      description: When the service last reported in or was changed.
-      type: str
-      sample: "2025-06-02T09:14:07.000000"
 msg:
   description: What the task did, or would do in check mode.
   returned: always
@@ -175,24 +139,16 @@ msg:
 from typing import ClassVar
 
 from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
+from ansible_collections.stackwright.cloud.plugins.module_utils.nova_services import (
+    COMPUTE_BINARY,
+    ServiceLookupError,
+    find_service,
+    known_hosts,
+    service_id_microversion_problem,
+    service_record,
+)
 
-COMPUTE_BINARY = "nova-compute"
-# Updates through the service id, which also carry forced_down and the reason (nova 16.0.0, Pike).
-SERVICE_ID_MICROVERSION = "2.53"
 LISTED_INSTANCES = 5
-
-
-def service_dict(service):
-    return {
-        "id": service.id,
-        "host": service.host,
-        "binary": service.binary,
-        "status": service.status,
-        "state": service.state,
-        "forced_down": service.is_forced_down,
-        "disabled_reason": service.disabled_reason,
-        "updated_at": service.updated_at,
-    }
 
 
 class ComputeServiceModule(OpenStackModule):
@@ -216,31 +172,26 @@ class ComputeServiceModule(OpenStackModule):
             self.present(host, binary)
 
     def find(self, host, binary):
-        """The service of binary on host, or None; lists every service of that binary once, so that a miss can
-        name the hosts nova knows."""
+        """The service of binary on host, or None, and the hosts nova lists for that binary (to name them on a miss)."""
         services = list(self.conn.compute.services(binary=binary))
-        found = [service for service in services if service.host == host]
-        if len(found) > 1:
-            ids = ", ".join(str(service.id) for service in found)
-            self.fail_json(
-                msg=f"nova has {len(found)} {binary} services on host {host!r} ({ids}), in different cells; "
-                "delete the stale one by hand (openstack compute service delete <id>)"
+        try:
+            service = find_service(
+                services, host, binary, "delete the stale one by hand (openstack compute service delete <id>)"
             )
-        if found and found[0].status == "UNKNOWN":
-            # Partial record: nova answers so for services of a cell whose database it cannot reach.
-            self.fail_json(msg=f"nova cannot reach the cell of host {host!r} (service status UNKNOWN); fix that first")
-        return (found[0] if found else None), sorted({service.host for service in services})
+        except ServiceLookupError as error:
+            self.fail_json(msg=str(error))
+        return service, known_hosts(services)
 
     def present(self, host, binary):
         service, known = self.find(host, binary)
         if service is None:
             self.fail_json(
                 msg=f"nova has no {binary} service on host {host!r} (hosts with {binary}: "
-                f"{', '.join(known) or 'none'}). Give nova's name of the host ([DEFAULT] host of nova.conf, as "
+                f"{known}). Give nova's name of the host ([DEFAULT] host of nova.conf, as "
                 f"'openstack compute service list --service {binary}' shows it), or start {binary} there so that "
                 "it registers."
             )
-        current = service_dict(service)
+        current = service_record(service)
         forced, reason = self.params["forced_down"], self.params["disabled_reason"]
         if (forced is not None or reason is not None) and binary != COMPUTE_BINARY:
             self.fail_json(
@@ -272,11 +223,9 @@ class ComputeServiceModule(OpenStackModule):
         if not attrs:
             self.exit_json(changed=False, service=current, msg=f"{binary} on {host}: already as asked")
 
-        if not self.sdk.utils.supports_microversion(self.conn.compute, SERVICE_ID_MICROVERSION):
-            self.fail_json(
-                msg=f"changing a service needs compute API microversion {SERVICE_ID_MICROVERSION} or newer; this "
-                "cloud offers less, or compute_api_version in clouds.yaml pins an older one"
-            )
+        problem = service_id_microversion_problem(self.sdk, self.conn.compute)
+        if problem:
+            self.fail_json(msg=problem)
         if forced and current["state"] == "up":
             self.warn(
                 f"{binary} on {host} still reports up. Force a service down only when its host is fenced, or "
@@ -296,14 +245,14 @@ class ComputeServiceModule(OpenStackModule):
         # a new reason only with the status it already has.
         updated = self.conn.compute.update_service(service.id, **attrs)
         self.exit_json(
-            changed=True, service=service_dict(updated), msg=f"{binary} on {host}: " + ", ".join(p for p, _i in done)
+            changed=True, service=service_record(updated), msg=f"{binary} on {host}: " + ", ".join(p for p, _i in done)
         )
 
     def absent(self, host, binary):
         service, _known = self.find(host, binary)
         if service is None:
             self.exit_json(changed=False, service=None, msg=f"no {binary} on {host}, nothing to delete")
-        current = service_dict(service)
+        current = service_record(service)
 
         if not self.params["force"]:
             reasons = []

@@ -146,20 +146,15 @@ options:
 extends_documentation_fragment:
   - openstack.cloud.openstack
   - ansible.builtin.action_common_attributes
+  - stackwright.cloud.openstack_api
 attributes:
   check_mode:
-    support: full
     details: Runs every read and lookup, fails where a real run would fail before writing, and reports what would be
       written, without a write call.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - >-
     Needs admin credentials (Keystone's default policy lets only admins manage the catalog, users and role
     assignments).
-  - Runs where openstacksdk is installed, usually the deploy host (C(delegate_to) or a play on localhost).
   - >-
     It is not in the C(openstack.cloud.openstack) action group, so C(module_defaults) of
     C(group/openstack.cloud.openstack) do not reach it: give it the connection options itself.

@@ -58,17 +58,12 @@ options:
 extends_documentation_fragment:
   - openstack.cloud.openstack
   - ansible.builtin.action_common_attributes
+  - stackwright.cloud.openstack_api
 attributes:
   check_mode:
-    support: full
     details: Runs every check and reports what would change, and the agents as they would be, without a write call.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - Needs admin credentials of the cloud (neutron's default policy allows these calls to admins only).
-  - Runs where openstacksdk is installed, usually the deploy host (C(delegate_to) or a play on localhost).
   - >-
     With ML2/OVN, keep new instances off a compute host by disabling its nova-compute service
     (M(openstack.cloud.compute_service)), and move router gateways off a gateway chassis by removing

@@ -60,19 +60,14 @@ options:
 extends_documentation_fragment:
   - openstack.cloud.openstack
   - ansible.builtin.action_common_attributes
+  - stackwright.cloud.openstack_api
 attributes:
   check_mode:
-    support: full
     details: With O(fix=true), reads everything and reports what would be deleted, without a write call.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - >-
     Needs admin credentials of the cloud (placement and nova allow these calls to admins only), placement API
     microversion 1.28 or newer and compute API microversion 2.59 or newer (nova 18.0.0, Rocky).
-  - Runs where openstacksdk is installed, usually the deploy host (C(delegate_to) or a play on localhost).
   - >-
     While nova cannot reach a cell (a compute service in status C(UNKNOWN)), the module judges no provider orphaned,
     since the compute nodes of that cell are missing from nova's answer, and warns.
@@ -249,8 +244,11 @@ msg:
 from typing import ClassVar
 
 from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
+from ansible_collections.stackwright.cloud.plugins.module_utils.nova_services import (
+    COMPUTE_BINARY,
+    UNREACHABLE_CELL_STATUS,
+)
 
-COMPUTE_BINARY = "nova-compute"
 COMPUTE_NODE_TRAIT = "COMPUTE_NODE"
 # Hypervisor ids are compute node UUIDs from 2.53; migrations carry their UUID from 2.59.
 COMPUTE_MICROVERSION = "2.59"
@@ -286,7 +284,7 @@ class PlacementAuditModule(OpenStackModule):
         self.check_microversions()
         services = list(self.conn.compute.services(binary=COMPUTE_BINARY))
         self.service_hosts = {service.host for service in services}
-        unreachable_cells = any(service.status == "UNKNOWN" for service in services)
+        unreachable_cells = any(service.status == UNREACHABLE_CELL_STATUS for service in services)
         self.nodes = {}  # compute node UUID -> (hypervisor host name, nova's host)
         for hypervisor in self.conn.compute.hypervisors(details=True):
             self.nodes[hypervisor.id] = (hypervisor.name, (hypervisor.service_details or {}).get("host"))

@@ -83,17 +83,12 @@ options:
 extends_documentation_fragment:
   - openstack.cloud.openstack
   - ansible.builtin.action_common_attributes
+  - stackwright.cloud.openstack_api
 attributes:
   check_mode:
-    support: full
     details: Runs every check and reports what would change, and the service as it would be, without a write call.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - Needs admin credentials of the cloud (cinder's default policy allows these calls to admins only).
-  - Runs where openstacksdk is installed, usually the deploy host (C(delegate_to) or a play on localhost).
   - >-
     Services whose host Stackwright shares (V(cinder-volume) on V(rbd@rbd)) have one record for every controller:
     disabling or freezing it acts on the backend as a whole.
