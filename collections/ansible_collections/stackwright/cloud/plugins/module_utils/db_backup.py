@@ -19,6 +19,8 @@ import stat
 import tempfile
 from datetime import UTC, datetime
 
+from ansible_collections.stackwright.cloud.plugins.module_utils.files import tail
+
 FORMAT = "stackwright-mariadb-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -248,10 +250,6 @@ class MariaDBClient:
     def _run(self, argv):
         # Arguments reach the tools as written: no ~ or $VAR expansion (a database name may hold a $).
         return self.module.run_command(argv, expand_user_and_vars=False)
-
-
-def tail(text, lines=10):
-    return "\n".join((text or "").strip().splitlines()[-lines:])
 
 
 # --- server state ------------------------------------------------------------------------------------------------

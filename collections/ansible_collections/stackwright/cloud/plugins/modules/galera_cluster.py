@@ -306,10 +306,10 @@ msg:
 
 import os
 import socket
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stackwright.cloud.plugins.module_utils.files import tail, write_atomically
 from ansible_collections.stackwright.cloud.plugins.module_utils.galera import (
     RUNNING_SERVICE_STATES,
     WSREP_STATUS_VARIABLES,
@@ -331,10 +331,6 @@ STATUS_QUERY = "SELECT 'wsrep_on', @@global.wsrep_on; SHOW GLOBAL STATUS WHERE V
     ", ".join(f"'{name}'" for name in WSREP_STATUS_VARIABLES)
 )
 GRASTATE_KEYS = ("uuid", "seqno", "safe_to_bootstrap")
-
-
-def _tail(text, lines=15):
-    return "\n".join((text or "").strip().splitlines()[-lines:])
 
 
 class GaleraNode:
@@ -368,7 +364,7 @@ class GaleraNode:
         ]
         rc, out, err = self.module.run_command(argv)
         if rc != 0:
-            return {}, _tail(err or out, 3) or f"mariadb exited with {rc}"
+            return {}, tail(err or out, 3) or f"mariadb exited with {rc}"
         return parse_wsrep_status(out), None
 
     def read_grastate_text(self):
@@ -395,7 +391,7 @@ class GaleraNode:
         position = parse_recovered_position(output)
         if position is not None:
             return {"uuid": position[0], "seqno": position[1]}, None
-        return None, f"mariadbd --wsrep-recover (exit {rc}) printed no recovered position: {_tail(output, 5)}"
+        return None, f"mariadbd --wsrep-recover (exit {rc}) printed no recovered position: {tail(output, 5)}"
 
     def status(self, recover=False):
         service = self.service_state()
@@ -437,21 +433,14 @@ class GaleraNode:
 
     def mark_safe_to_bootstrap(self, text):
         """Rewrite grastate.dat with safe_to_bootstrap: 1; atomic_move keeps its owner and mode."""
-        handle, tmp_path = tempfile.mkstemp(dir=self.params["datadir"], prefix=".grastate.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as tmp:
-                tmp.write(set_safe_to_bootstrap(text))
-            self.module.atomic_move(tmp_path, self.grastate_path)
-        finally:
-            if os.path.exists(tmp_path):
-                os.unlink(tmp_path)
+        write_atomically(self.grastate_path, set_safe_to_bootstrap(text), move=self.module.atomic_move)
 
     def new_cluster(self):
         # It starts the unit given as its argument with --wsrep-new-cluster.
         rc, out, err = self.module.run_command([self.bin("galera_new_cluster"), self.params["service"]])
         if rc != 0:
             self.fail(
-                f"galera_new_cluster failed (exit {rc}) on {self.node_name}: {_tail(err or out)}. "
+                f"galera_new_cluster failed (exit {rc}) on {self.node_name}: {tail(err or out, 15)}. "
                 f"See journalctl -u {self.params['service']} for why the server did not start.",
                 changed=True,
             )

@@ -326,11 +326,11 @@ import grp
 import os
 import pwd
 import stat
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stackwright.cloud.plugins.module_utils import fernet_keys as fk
+from ansible_collections.stackwright.cloud.plugins.module_utils.files import write_atomically
 
 NAMES = ("fernet", "credential")
 KEY_MODE = 0o600
@@ -554,18 +554,13 @@ class KeyHost:
             os.utime(path, (mtime, mtime))
 
     def write_key(self, directory, index, key, mtime):
-        """Temporary file in the same directory, then rename: keystone never reads a partial key."""
-        handle, tmp_path = tempfile.mkstemp(dir=directory, prefix=".keystone_keys.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="ascii") as tmp:
-                tmp.write(key)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            self.set_attributes(tmp_path, KEY_MODE, mtime)
-            os.replace(tmp_path, os.path.join(directory, str(index)))
-        finally:
-            if os.path.exists(tmp_path):
-                os.unlink(tmp_path)
+        """Written whole, then renamed into place: keystone never reads a partial key."""
+        write_atomically(
+            os.path.join(directory, str(index)),
+            key,
+            encoding="ascii",
+            prepare=lambda tmp_path: self.set_attributes(tmp_path, KEY_MODE, mtime),
+        )
 
     def apply(self, repo, desired, mtimes, changes):
         path = repo["path"]

@@ -203,6 +203,7 @@ users:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stackwright.cloud.plugins.module_utils.files import tail
 from ansible_collections.stackwright.cloud.plugins.module_utils.rabbitmq_accounts import (
     AccountsError,
     group_accounts,
@@ -217,10 +218,6 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.rabbitmq_account
 
 # The Debian package puts the CLI tools in /usr/sbin; a become PATH does not always hold it.
 BIN_DIRS = ["/usr/sbin", "/usr/bin", "/usr/lib/rabbitmq/bin", "/sbin", "/bin"]
-
-
-def _tail(text, lines=5):
-    return "\n".join((text or "").strip().splitlines()[-lines:])
 
 
 class Rabbitmqctl:
@@ -246,7 +243,7 @@ class Rabbitmqctl:
 
     def reason(self, rc, out, err):
         """The end of what a failed command printed, passwords masked (a CLI may echo its arguments)."""
-        return scrub(_tail(err or out), self.secrets) or f"exit {rc}"
+        return scrub(tail(err or out, 5), self.secrets) or f"exit {rc}"
 
     def definitions(self):
         rc, out, err = self.run("export_definitions", "-", "--format", "json")

@@ -289,24 +289,6 @@ def test_a_named_node_is_passed_to_every_cli_call(host):
     assert status["node"] == CTL1
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("NODENAME=rabbit@ctl2\nUSE_LONGNAME=false\n", "rabbit@ctl2"),
-        ("# NODENAME=rabbit@old\nRABBITMQ_NODENAME='hare'\n", "hare@ctl1"),
-        ("", "rabbit@ctl1"),
-    ],
-)
-def test_node_name_from_rabbitmq_env_conf(text, expected):
-    assert rabbitmq_cluster.node_name_from_env(text, "ctl1") == expected
-
-
-def test_json_after_a_warning_is_found():
-    text = 'warning: the VM is running with native name encoding of latin1\n{"result": "ok"}\n'
-    assert rabbitmq_cluster.parse_json_output(text) == {"result": "ok"}
-    assert rabbitmq_cluster.parse_json_output("Error: timed out") is None
-
-
 # --- state: restarted ------------------------------------------------------------------------------------------------
 
 
