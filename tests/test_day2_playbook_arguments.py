@@ -88,3 +88,24 @@ def test_drain_accepts_good_arguments(inventory, tmp_path):
     proc, out = run(inventory, tmp_path, "drain-compute.yml", "host=cmp1", "drain_compute_target=cmp2")
     assert proc.returncode != 0
     assert NO_CLOUDS_YAML in out, out[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("playbook", "extra_vars"),
+    [
+        ("health.yml", ()),
+        ("drain-compute.yml", ("host=cmp1",)),
+        ("evacuate-compute.yml", ("host=cmp1", "fenced=true")),
+    ],
+)
+@pytest.mark.parametrize("moved_by", ["keystone_credentials_dir", "pki_dir"])
+def test_clouds_yaml_is_where_keystone_writes_it(inventory, tmp_path, playbook, extra_vars, moved_by):
+    """The day-2 playbooks look for clouds.yaml where the keystone role writes it, also when the inventory moves it."""
+    default = inventory / "clouds.yaml"
+    _proc, out = run(inventory, tmp_path, playbook, *extra_vars)
+    assert f"{NO_CLOUDS_YAML} {default}" in out, out[-3000:]
+
+    elsewhere = tmp_path / "credentials"
+    moved = {"keystone_credentials_dir": elsewhere, "pki_dir": elsewhere / "pki"}[moved_by]
+    _proc, out = run(inventory, tmp_path, playbook, *extra_vars, f"{moved_by}={moved}")
+    assert f"{NO_CLOUDS_YAML} {elsewhere / 'clouds.yaml'}" in out, out[-3000:]
