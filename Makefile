@@ -88,7 +88,7 @@ lint: venv
 	ansible-lint
 
 unit: venv
-	pytest -q -n auto tests collections/ansible_collections/stackwright/cloud/tests/unit
+	pytest -q -n auto --durations=15 tests collections/ansible_collections/stackwright/cloud/tests/unit
 
 molecule: venv
 	@for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
