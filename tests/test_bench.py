@@ -62,7 +62,7 @@ def record(
     handler=False,
     delegated_to=None,
 ):
-    """One line as plugins/callback/task_times.py writes it."""
+    """One line as the stackwright.cloud.task_times callback writes it."""
     return {
         "playbook": "/work/main/playbooks/site.yml",
         "play": "Keystone",

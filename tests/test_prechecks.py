@@ -801,3 +801,33 @@ def test_host_checks_read_the_calendar_on_the_first_monitor_under_a_limit(tmp_pa
 
     assert proc.returncode != 0
     assert "which systemd on ctl1 does not accept" in failure_messages(report)
+
+
+def test_secrets_can_come_from_the_file_stackwright_secrets_file_names(tmp_path):
+    """AWX keeps the secrets in a credential that writes them to a file of its own (docs/awx.md)."""
+    inv = good_inventory()
+    elsewhere = tmp_path / "credential.yml"
+    secrets_file_holds = dict(inv["secrets"])
+    elsewhere.write_text("---\n" + yaml.safe_dump(secrets_file_holds))
+    inv["secrets"] = {}
+    for run_dir in ("without", "with", "short"):
+        (tmp_path / run_dir).mkdir()
+
+    proc, report = run_prechecks(tmp_path / "without", inv, "--tags", "inventory")
+    assert proc.returncode != 0
+    assert "/without/inventory/secrets.yml is incomplete. Secrets missing" in failure_messages(report)
+
+    proc, report = run_prechecks(tmp_path / "with", inv, "--tags", "inventory", STACKWRIGHT_SECRETS_FILE=str(elsewhere))
+    assert proc.returncode == 0, failure_messages(report) or proc.stderr
+
+    del secrets_file_holds[REQUIRED[0]]
+    elsewhere.write_text("---\n" + yaml.safe_dump(secrets_file_holds))
+    _proc, report = run_prechecks(
+        tmp_path / "short", inv, "--tags", "inventory", STACKWRIGHT_SECRETS_FILE=str(elsewhere)
+    )
+    assert f"{elsewhere} is incomplete. Secrets missing: {REQUIRED[0]}." in failure_messages(report)
+
+    missing = tmp_path / "missing.yml"
+    proc = run_playbook(tmp_path, tmp_path / "with" / "inventory", PLAYBOOK.name, STACKWRIGHT_SECRETS_FILE=str(missing))
+    assert proc.returncode != 0
+    assert f"STACKWRIGHT_SECRETS_FILE names {missing}, which is not a file" in proc.stdout + proc.stderr

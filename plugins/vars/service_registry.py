@@ -6,7 +6,8 @@ short_description: Loads the Stackwright service registry and the inventory's se
 description:
   - Loads and validates C(services/*.yml) once per run and exposes it to every host as C(stackwright_services),
     with the derived list of secrets the deployment needs as C(stackwright_required_secrets).
-  - Loads C(secrets.yml) from the inventory directory (vault-encrypted or not) for every host.
+  - Loads C(secrets.yml) from the inventory directory (vault-encrypted or not) for every host, or the file that
+    C(STACKWRIGHT_SECRETS_FILE) names (in AWX and automation controller a credential writes it, docs/awx.md).
   - Exposes where the keystone role writes the admin C(clouds.yaml) on the deploy host
     (C(stackwright_admin_clouds_yaml), C(keystone_credentials_dir)/clouds.yaml) and the cloud's name in it
     (C(stackwright_admin_cloud), C(keystone_cloud_name)), for every play and role that uses the cloud's API from the
@@ -71,7 +72,9 @@ class VarsModule(BaseVarsPlugin):
         data = dict(self._registry())
         inventory_dir = path if os.path.isdir(path) else os.path.dirname(path)
         data.update({name: trust_as_template(value) for name, value in ADMIN_CLOUD_VARS.items()})
-        secrets_file = os.path.join(inventory_dir, "secrets.yml")
+        secrets_file = os.environ.get("STACKWRIGHT_SECRETS_FILE") or os.path.join(inventory_dir, "secrets.yml")
+        if os.environ.get("STACKWRIGHT_SECRETS_FILE") and not os.path.isfile(secrets_file):
+            raise AnsibleError(f"STACKWRIGHT_SECRETS_FILE names {secrets_file}, which is not a file")
         if os.path.isfile(secrets_file):
             secrets = loader.load_from_file(secrets_file, cache="all", unsafe=True) or {}
             if not isinstance(secrets, dict):

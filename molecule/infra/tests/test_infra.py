@@ -91,6 +91,25 @@ def test_https_on_the_vip_verifies_against_our_ca(inventory):
         assert response.status == 200
 
 
+INFRA_PLAYBOOK = Path(__file__).resolve().parents[3] / "playbooks" / "infra.yml"
+
+
+def test_a_deploy_host_without_the_ca_refuses_to_make_a_new_one(remote, inventory, playbook_runner, tmp_path):
+    """A deploy host that lost its CA (or an inventory moved elsewhere) must not replace the CA of a running cloud."""
+    names = sorted(inventory["hostvars"])
+    ca_of = {name: remote(name).check_output("sha256sum /etc/stackwright/pki/ca.crt").split()[0] for name in names}
+    empty = tmp_path / "pki"
+    run, recap = playbook_runner(INFRA_PLAYBOOK, "-e", f"pki_dir={empty}")
+    out = " ".join(run.stdout.split())
+    assert run.returncode != 0, out[-3000:]
+    assert f"{empty} holds no CA key, but" in out and "Nothing was changed" in out, out[-3000:]
+    assert not empty.exists(), "the refused run created the new pki_dir"
+    assert not any(recap.values()), f"the refused run changed hosts: {recap}"
+    for name in names:
+        after = remote(name).check_output("sha256sum /etc/stackwright/pki/ca.crt").split()[0]
+        assert after == ca_of[name], f"the CA of {name} changed"
+
+
 @pytest.mark.parametrize("index", [0, -1])
 def test_memcached_answers_stats_on_the_management_address(inventory, index):
     name = controllers(inventory)[index]

@@ -12,7 +12,8 @@ description:
     time in seconds), C(duration) (seconds), C(status) (ok, changed, failed, skipped or unreachable) and C(ignored).
   - The start is when the task was handed to a worker for that host, so the duration includes the connection and
     the module's transfer, as an operator waits for them. scripts/bench reads these lines (docs/benchmarks.md).
-  - Loaded for every playbook without being listed in callbacks_enabled (CALLBACK_NEEDS_ENABLED is false).
+  - The project's C(ansible.cfg) enables it (C(callbacks_enabled)), so it also runs under ansible-runner and AWX,
+    which set C(callback_plugins) to their own directory.
 options:
   output:
     description: File the lines are appended to; unset or empty writes nothing.
@@ -31,7 +32,7 @@ class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
     CALLBACK_NAME = "task_times"
-    CALLBACK_NEEDS_ENABLED = False
+    CALLBACK_NEEDS_ENABLED = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
