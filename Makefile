@@ -90,8 +90,13 @@ lint: venv
 unit: venv
 	pytest -q -n auto --durations=15 tests collections/ansible_collections/stackwright/cloud/tests/unit
 
+# Molecule looks for a `default` scenario on every run and logs its absence as CRITICAL before it goes on; this
+# project has none by design, so that line is dropped (everything else, and molecule's exit status, pass through).
 molecule: venv
-	@for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
+	@for s in $(SCENARIOS); do \
+		molecule test -s $$s 2>&1 | grep --line-buffered -v "^CRITICAL 'molecule/default/molecule.yml' glob failed"; \
+		[ "$${PIPESTATUS[0]}" -eq 0 ] || exit 1; \
+	done
 
 test: lint unit molecule
 
