@@ -85,6 +85,7 @@ destroy: venv
 lint: venv
 	yamllint --strict .
 	ruff check .
+	shellcheck scripts/install-deploy-host-deps scripts/guest-image/* roles/lab/files/build-image.sh
 	ansible-lint
 
 unit: venv
