@@ -1,7 +1,7 @@
 # Copyright: Stackwright contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters over the service registry (stackwright_services); docs in the sidecar service_components.yml,
-required_secrets.yml and component_addresses.yml."""
+"""Filters over the service registry (stackwright_services); docs in the sidecars service_components.yml,
+required_secrets.yml, component_addresses.yml, service_endpoints.yml and deployed_service_types.yml."""
 
 from collections.abc import Mapping
 
@@ -57,10 +57,50 @@ def component_addresses(services, service, component, groups, hostvars):
     return addresses
 
 
+def _api_components(services):
+    """(service name, service, component) for every component that has catalog endpoints."""
+    for name, service in services.items():
+        for component in service["components"].values():
+            if component.get("endpoints"):
+                yield name, service, component
+
+
+def service_endpoints(services, hosts):
+    """{service: {interface: URL}} of every component with catalog endpoints: https, the host `hosts` names for the
+    interface, the component's haproxy frontend port and its path."""
+    services = _services(services, "service_endpoints")
+    endpoints = {}
+    for name, _service, component in _api_components(services):
+        urls = {}
+        for interface, path in component["endpoints"].items():
+            if path is None:
+                continue
+            if interface not in hosts:
+                raise AnsibleFilterError(f"service_endpoints: no host for the {interface} endpoints of {name}")
+            port = component.get("haproxy", {}).get("frontend_port")
+            if port is None:
+                raise AnsibleFilterError(f"service_endpoints: {name} has endpoints but no haproxy frontend_port")
+            urls[interface] = f"https://{hosts[interface]}:{port}{path}"
+        endpoints[name] = urls
+    return endpoints
+
+
+def deployed_service_types(services, groups):
+    """The catalog types of the services whose API component has hosts in this inventory, without repeats."""
+    services = _services(services, "deployed_service_types")
+    types = []
+    for _name, service, component in _api_components(services):
+        if service.get("type") and groups.get(component["group"]) and service["type"] not in types:
+            types.append(service["type"])
+    return types
+
+
 class FilterModule:
     def filters(self):
         return {
             "service_components": service_components,
             "required_secrets": required_secrets_filter,
             "component_addresses": component_addresses,
+            "service_endpoints": service_endpoints,
+            "deployed_service_types": deployed_service_types,
         }

@@ -1,7 +1,7 @@
 # Copyright: Stackwright contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters stackwright.cloud.service_components, stackwright.cloud.required_secrets and
-stackwright.cloud.component_addresses."""
+"""The registry filters of stackwright.cloud: service_components, required_secrets, component_addresses,
+service_endpoints and deployed_service_types."""
 
 from pathlib import Path
 
@@ -14,6 +14,8 @@ FILTERS = FilterModule().filters()
 service_components = FILTERS["service_components"]
 required_secrets = FILTERS["required_secrets"]
 component_addresses = FILTERS["component_addresses"]
+service_endpoints = FILTERS["service_endpoints"]
+deployed_service_types = FILTERS["deployed_service_types"]
 
 SERVICES = {
     "glance": {
@@ -52,7 +54,9 @@ def _names(components):
 
 
 def test_filters_are_exposed():
-    assert set(FILTERS) == {"service_components", "required_secrets", "component_addresses"}
+    assert set(FILTERS) == {
+        "service_components", "required_secrets", "component_addresses", "service_endpoints", "deployed_service_types",
+    }  # fmt: skip
 
 
 def test_service_components_compute_host():
@@ -156,3 +160,70 @@ def test_component_addresses_of_the_real_memcached_entry():
 def test_component_addresses_refuses_what_it_cannot_answer(service, component, groups, hostvars, message):
     with pytest.raises(AnsibleFilterError, match=message):
         component_addresses(SERVICES, service, component, groups, hostvars)
+
+
+HOSTS = {"public": "203.0.113.10", "internal": "10.0.0.250", "admin": "10.0.0.250"}
+REAL_REGISTRY = Path(__file__).resolve().parents[8] / "services"
+
+
+def test_service_endpoints_build_each_interface_url():
+    services = {
+        "keystone": {"name": "keystone", "type": "identity", "components": {
+            "api": {"group": "controller", "haproxy": {"frontend_port": 5000},
+                    "endpoints": {"public": "", "internal": "", "admin": None}}}},
+        "swift": {"name": "swift", "type": "object-store", "components": {
+            "storage": {"group": "storage"},
+            "proxy": {"group": "controller", "haproxy": {"frontend_port": 8080},
+                      "endpoints": {"public": "/v1/AUTH_%(project_id)s", "internal": "/v1/AUTH_%(project_id)s"}}}},
+        "chrony": SERVICES["chrony"],
+    }  # fmt: skip
+    assert service_endpoints(services, HOSTS) == {
+        "keystone": {"public": "https://203.0.113.10:5000", "internal": "https://10.0.0.250:5000"},
+        "swift": {
+            "public": "https://203.0.113.10:8080/v1/AUTH_%(project_id)s",
+            "internal": "https://10.0.0.250:8080/v1/AUTH_%(project_id)s",
+        },
+    }
+
+
+def test_service_endpoints_of_the_project_registry():
+    endpoints = service_endpoints(load_registry(REAL_REGISTRY), HOSTS)
+    assert endpoints["keystone"]["internal"] == "https://10.0.0.250:5000"
+    assert {"keystone", "glance", "placement", "nova", "neutron", "cinder", "swift"} <= set(endpoints)
+    assert all(url.startswith("https://") for urls in endpoints.values() for url in urls.values())
+
+
+@pytest.mark.parametrize(
+    ("hosts", "component", "message"),
+    [
+        ({"public": "p"}, {"group": "c", "haproxy": {"frontend_port": 1}, "endpoints": {"internal": "/"}},
+         "no host for the internal endpoints of x"),
+        (HOSTS, {"group": "c", "endpoints": {"public": "/"}}, "x has endpoints but no haproxy frontend_port"),
+    ],
+)  # fmt: skip
+def test_service_endpoints_refuse_what_they_cannot_build(hosts, component, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        service_endpoints({"x": {"components": {"api": component}}}, hosts)
+
+
+def test_deployed_service_types_need_hosts_in_the_api_group():
+    services = {
+        "glance": SERVICES["glance"],
+        "cinder": {"type": "block-storage", "components": {
+            "api": {"group": "controller", "haproxy": {"frontend_port": 8776}, "endpoints": {"public": "/v3"}}}},
+        "swift": {"type": "object-store", "components": {
+            "proxy": {"group": "swift_proxy", "haproxy": {"frontend_port": 8080}, "endpoints": {"public": "/v1"}}}},
+        "chrony": SERVICES["chrony"],
+    }  # fmt: skip
+    # glance has no endpoints in this registry, so it is no API; swift's group has no hosts.
+    assert deployed_service_types(services, {"controller": ["ctl1"], "swift_proxy": []}) == ["block-storage"]
+    assert deployed_service_types(services, {"controller": ["ctl1"], "swift_proxy": ["ctl1"]}) == [
+        "block-storage", "object-store",
+    ]  # fmt: skip
+
+
+def test_deployed_service_types_of_the_project_registry_on_an_aio():
+    groups = {name: ["aio1"] for name in ("controller", "network", "compute", "storage", "glance_api", "cinder_backup")}
+    types = deployed_service_types(load_registry(REAL_REGISTRY), groups)
+    assert {"identity", "image", "compute", "network", "block-storage", "object-store", "placement"} <= set(types)
+    assert len(types) == len(set(types))
