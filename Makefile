@@ -111,7 +111,7 @@ molecule: venv
 test: lint unit molecule
 
 # The day2 scenario: a multinode lab of its own, site.yml, idempotence, the aio checks and the day-2 tests, then
-# destroyed. Too heavy for `make test` (the deploy alone takes about 26 minutes on 2 cores).
+# destroyed. Too heavy for `make test` (the deploy alone took 26 to 47 minutes on 2 cores).
 day2-scenario:
 	@$(MAKE) --no-print-directory molecule SCENARIOS=day2
 
