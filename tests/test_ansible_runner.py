@@ -14,27 +14,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
-# ansible-runner starts ansible-playbook under a pty (forkpty). In a process with threads, as pytest-xdist's workers
-# are, the child can deadlock before it runs: the run gets a process of its own, which has none, and the test reads
-# the events from the artifacts directory, as AWX does.
-RUNNER = """
-import json, sys
-import ansible_runner
-run = ansible_runner.run(quiet=True, **json.loads(sys.argv[1]))
-print(json.dumps({"status": run.status, "rc": run.rc}))
-"""
-
-
-def run_under_ansible_runner(private, env=None, **kwargs):
-    """ansible_runner.run(private_data_dir=private, **kwargs) in a child process: (status, events in order)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", RUNNER, json.dumps({"private_data_dir": str(private), **kwargs})],
-        capture_output=True, text=True, timeout=900, check=False, env=env,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    status = json.loads(proc.stdout.splitlines()[-1])["status"]
-    files = sorted(private.glob("artifacts/*/job_events/*.json"), key=lambda path: int(path.name.split("-")[0]))
-    return status, [json.loads(path.read_text()) for path in files]
+# ansible_runner.run() in a process of its own (see the script): its status and events, as AWX reads them.
+RUNNER_JOB = Path(__file__).resolve().parent / "runner_job.py"
 
 
 def test_a_playbook_runs_under_ansible_runner_with_its_events_and_timings(tmp_path, monkeypatch):
@@ -48,15 +29,19 @@ def test_a_playbook_runs_under_ansible_runner_with_its_events_and_timings(tmp_pa
     # ansible-runner starts the ansible-playbook it finds on PATH: this venv's.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
+    job = {
+        "private_data_dir": str(private),
+        "project_dir": str(REPO),
+        "playbook": "playbooks/health.yml",
+        "inventory": str(inventory / "hosts.yml"),
+        "envvars": {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "STACKWRIGHT_TASK_TIMES": str(task_times)},
+    }
     env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
-    status, events = run_under_ansible_runner(
-        private,
-        env=env,
-        project_dir=str(REPO),
-        playbook="playbooks/health.yml",
-        inventory=str(inventory / "hosts.yml"),
-        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "STACKWRIGHT_TASK_TIMES": str(task_times)},
-    )
+    proc = subprocess.run([sys.executable, str(RUNNER_JOB), json.dumps(job)], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    status, events = result["status"], result["events"]
 
     stdout = "\n".join(event.get("stdout", "") for event in events)
     assert status == "failed", stdout[-3000:]
