@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
-from ansible_collections.stackwright.cloud.plugins.module_utils.registry import (
+from ansible_collections.stackwright.cloud.plugins.plugin_utils.registry import (
     SECRET_MIN_LENGTH,
     load_registry,
     required_secrets,

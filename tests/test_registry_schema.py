@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.stackwright.cloud.plugins.module_utils.registry import (
+from ansible_collections.stackwright.cloud.plugins.plugin_utils.registry import (
     SECRET_MIN_LENGTH,
     RegistryError,
     components_for_groups,

@@ -28,7 +28,7 @@ from ansible.errors import AnsibleError
 from ansible.inventory.group import Group
 from ansible.plugins.vars import BaseVarsPlugin
 from ansible.template import trust_as_template
-from ansible_collections.stackwright.cloud.plugins.module_utils.registry import (
+from ansible_collections.stackwright.cloud.plugins.plugin_utils.registry import (
     RegistryError,
     default_registry_dir,
     load_registry,

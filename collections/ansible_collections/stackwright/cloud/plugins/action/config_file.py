@@ -17,7 +17,7 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 from ansible.template import generate_ansible_template_vars, trust_as_template
-from ansible_collections.stackwright.cloud.plugins.module_utils.config_merge import (
+from ansible_collections.stackwright.cloud.plugins.plugin_utils.config_merge import (
     FORMATS,
     ConfigMergeError,
     guess_format,
@@ -66,7 +66,7 @@ class ActionModule(ActionBase):
         del tmp
 
         try:
-            _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+            _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
             try:
                 fmt = args["type"] or guess_format(args["dest"])
             except ConfigMergeError as e:

@@ -6,7 +6,7 @@ required_secrets.yml, component_addresses.yml, service_endpoints.yml and deploye
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.stackwright.cloud.plugins.module_utils.registry import (
+from ansible_collections.stackwright.cloud.plugins.plugin_utils.registry import (
     components_for_groups,
     required_secrets,
 )

@@ -29,7 +29,7 @@ class CapabilityError(ValueError):
 def bounding_set(proc_status):
     """The CapBnd mask of a /proc/<pid>/status text."""
     for line in proc_status.splitlines():
-        key, _, value = line.partition(":")
+        key, _sep, value = line.partition(":")
         if key == "CapBnd":
             try:
                 return int(value.strip(), 16)

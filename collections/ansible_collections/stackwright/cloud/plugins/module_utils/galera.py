@@ -122,7 +122,7 @@ def parse_server_options(output):
         line = line.strip()
         if not line.startswith("--"):
             continue
-        name, _, value = line[2:].partition("=")
+        name, _sep, value = line[2:].partition("=")
         options[name.replace("-", "_")] = value
     return options
 

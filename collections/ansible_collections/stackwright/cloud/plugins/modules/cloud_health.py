@@ -9,7 +9,7 @@ module: cloud_health
 short_description: The health of an OpenStack cloud through its APIs, in one call, as facts to assert on
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - >-
     Reads, with the connection options of openstack.cloud, the service catalog of the token, every compute service

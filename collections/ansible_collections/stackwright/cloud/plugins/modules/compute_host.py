@@ -9,7 +9,7 @@ module: compute_host
 short_description: Drain a compute host by migration, evacuate a dead one, or put it back into service
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - >-
     Acts on a whole compute host: its nova-compute service and every instance on it, of every project.

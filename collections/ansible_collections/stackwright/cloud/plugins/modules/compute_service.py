@@ -9,7 +9,7 @@ module: compute_service
 short_description: Force a nova-compute service down or up, update its disabled reason, or delete its record
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - >-
     Adds to M(openstack.cloud.compute_service) what it lacks. That module (openstack.cloud 2.6.0 and newer) enables

@@ -11,7 +11,7 @@ module: config_file
 short_description: Render a config file template and merge overrides into it
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - Renders O(src) exactly like M(ansible.builtin.template) (same search path, including a role's C(templates/)
     directory, same variables, C(ansible_managed) and the other C(template_*) variables), parses the result as
@@ -93,8 +93,10 @@ attributes:
   platform:
     platforms: posix
   safe_file_operations:
+    description: Writes through M(ansible.builtin.copy), which moves a finished temporary file into place.
     support: full
   vault:
+    description: A vaulted template file is decrypted, as M(ansible.builtin.template) decrypts its source.
     support: full
 notes:
   - The C(mode) V(preserve) takes the mode of the template file, like M(ansible.builtin.template).

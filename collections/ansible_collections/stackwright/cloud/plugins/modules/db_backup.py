@@ -9,7 +9,7 @@ module: db_backup
 short_description: Back up MariaDB databases in one consistent dump, as a checksummed backup set with retention
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - Runs on a MariaDB server (a Galera member as Stackwright deploys it) and writes one backup set per run into
     O(dest), restorable with M(stackwright.cloud.db_restore).
@@ -424,14 +424,14 @@ def main():
         name = new_set_name(utc_now(), taken)
         final = os.path.join(dest, name)
         if module.check_mode:
-            removed = [s["path"] for s in choose_removals(complete, keep, None)]
+            result["removed"] = [s["path"] for s in choose_removals(complete, keep, None)]
             module.exit_json(
                 changed=True,
                 path=final,
                 name=name,
                 msg=f"Would back up {len(databases)} database(s) ({', '.join(databases)}) in one transaction to "
-                f"{final}" + (f" and remove {len(removed)} old set(s)" if removed else "") + ".",
-                **dict(result, removed=removed),
+                f"{final}" + (f" and remove {len(result['removed'])} old set(s)" if result["removed"] else "") + ".",
+                **result,
             )
 
         try:
@@ -441,7 +441,7 @@ def main():
             module.fail_json(msg=f"Cannot create {dest}: {error}.")
         manifest = write_set(module, client, info, databases, dest, name)
 
-    removed, kept = apply_retention(module, dest, keep, name)
+    result["removed"], kept = apply_retention(module, dest, keep, name)
     total = sum(f["size"] for f in manifest["files"])
     module.exit_json(
         changed=True,
@@ -450,8 +450,8 @@ def main():
         manifest=manifest,
         kept=kept,
         msg=f"Backed up {len(databases)} database(s) ({', '.join(databases)}) in one transaction to {final} "
-        f"({human_size(total)}); removed {len(removed)} old set(s), {len(kept)} kept.",
-        **dict(result, removed=removed),
+        f"({human_size(total)}); removed {len(result['removed'])} old set(s), {len(kept)} kept.",
+        **result,
     )
 
 

@@ -9,7 +9,7 @@ module: db_restore
 short_description: Restore MariaDB databases from a backup set of db_backup, refusing a set that does not verify
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - Restores databases from a backup set that M(stackwright.cloud.db_backup) wrote.
   - >-

@@ -9,7 +9,7 @@ module: galera_cluster
 short_description: Report the state of a MariaDB Galera node, and bootstrap a fully stopped cluster from the right node
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - Runs on a member of a MariaDB Galera cluster as Stackwright deploys it (Debian packages, unit C(mariadb),
     root over the unix socket, data in C(/var/lib/mysql)).

@@ -9,7 +9,7 @@ module: keystone_keys
 short_description: Rotate keystone's fernet token and credential keys on one controller and copy them to the others
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - Runs on a keystone controller as Stackwright deploys it. The fernet token keys are in C(/etc/keystone/fernet-keys)
     and the credential keys in C(/etc/keystone/credential-keys), one file per key, named by its index. Files are

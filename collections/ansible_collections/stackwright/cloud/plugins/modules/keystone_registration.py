@@ -9,7 +9,7 @@ module: keystone_registration
 short_description: Register one OpenStack service in Keystone (catalog entry, endpoints, user, roles) in one call
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - >-
     Does in one module call what otherwise takes M(openstack.cloud.catalog_service), one

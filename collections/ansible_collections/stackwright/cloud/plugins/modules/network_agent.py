@@ -9,7 +9,7 @@ module: network_agent
 short_description: Enable, disable or delete the Neutron agents of a host
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - Acts on every Neutron agent of O(host), or on those of the types in O(agent_type), and reports them all.
   - >-

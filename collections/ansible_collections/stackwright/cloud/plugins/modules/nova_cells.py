@@ -9,15 +9,15 @@ module: nova_cells
 short_description: List nova's cells and mapped hosts, create a cell, and map new compute hosts to their cell
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - >-
     Runs on a host with nova's configuration and database access (a controller). It reads nova's cells, host
     mappings and compute hosts from nova's databases with one read-only Python process per read (the Python next to
     O(nova_manage)), and changes them only through C(nova-manage cell_v2).
   - >-
-    O(state=list) reports the cells (as C(nova-manage cell_v2 list_cells) lists them, passwords masked by
-    nova-manage's own function) and the hosts mapped to them (as C(list_hosts) lists them). It never changes anything.
+    Every run reports the cells (as C(nova-manage cell_v2 list_cells) lists them, passwords masked by nova-manage's
+    own function) and the hosts mapped to them (as C(list_hosts) lists them); without O(state) that is all it does.
   - >-
     O(state=present) creates the cell O(name) (C(nova-manage cell_v2 create_cell)) unless a cell of that name
     exists, with the message queue and database of nova's configuration (C([DEFAULT] transport_url),
@@ -36,12 +36,11 @@ description:
 options:
   state:
     description:
-      - V(list) reports cells and mapped hosts.
+      - Not set, the module only reports cells and mapped hosts.
       - V(present) creates the cell O(name) when it is missing.
       - V(discovered) maps unmapped compute hosts to their cell.
     type: str
-    choices: [list, present, discovered]
-    default: list
+    choices: [present, discovered]
   name:
     description:
       - With O(state=present), the name of the cell. Required then.
@@ -190,7 +189,7 @@ hosts:
       sample: 5b1b7c1e-4f6a-4c5e-9d1e-2f0b8c3a6d71
 mapped_hosts:
   description:
-    - Compute hosts this task mapped, or in check mode would map, sorted. Empty with O(state=list).
+    - Compute hosts this task mapped, or in check mode would map, sorted. Empty without O(state).
   returned: always
   type: list
   elements: str
@@ -400,7 +399,7 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "state": {"type": "str", "choices": ["list", "present", "discovered"], "default": "list"},
+            "state": {"type": "str", "choices": ["present", "discovered"]},
             "name": {"type": "str"},
             "nova_manage": {"type": "str", "default": "nova-manage"},
             "python": {"type": "path"},

@@ -9,7 +9,7 @@ module: placement_audit
 short_description: Find, and optionally delete, orphaned allocations and compute-node resource providers in placement
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - >-
     Compares placement with nova through their APIs, with the connection options of openstack.cloud. It does the job
@@ -82,6 +82,7 @@ seealso:
     description: How allocations become orphaned in nova, and how to clean them up by hand.
     link: https://docs.openstack.org/nova/latest/admin/troubleshooting/orphaned-allocations.html
   - name: Placement API reference
+    description: The resource providers and allocations this module reads and deletes.
     link: https://docs.openstack.org/api-ref/placement/
 """
 

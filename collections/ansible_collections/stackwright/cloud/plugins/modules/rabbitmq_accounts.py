@@ -9,7 +9,7 @@ module: rabbitmq_accounts
 short_description: Keep many RabbitMQ users, vhosts and permissions in line in one call
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - >-
     Runs on a member of a RabbitMQ cluster and brings every account of O(accounts) in line at once: its vhost

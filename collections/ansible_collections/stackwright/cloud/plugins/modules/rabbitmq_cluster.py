@@ -9,7 +9,7 @@ module: rabbitmq_cluster
 short_description: Report the health of a RabbitMQ cluster node, and restart it only when that is safe
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - Runs on a member of a RabbitMQ cluster as Stackwright deploys it (Debian packages, unit C(rabbitmq-server),
     node C(rabbit@<inventory_hostname>) named in C(/etc/rabbitmq/rabbitmq-env.conf)) and asks the local node

@@ -9,7 +9,7 @@ module: swift_ring
 short_description: Keep a Swift ring builder in step with a list of devices, rebalancing only on a change
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - Creates the builder file O(builder_file) when it does not exist, sets the replica count and O(min_part_hours),
     adds missing devices and updates the weight of known ones.

@@ -9,7 +9,7 @@ module: volume_service
 short_description: Enable, disable, freeze or thaw a cinder service, or check that its record is gone
 version_added: 0.1.0
 author:
-  - Stackwright contributors
+  - Stackwright contributors (@stackwright)
 description:
   - >-
     Sets the status of one cinder service (C(openstack volume service set)), which

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.stackwright.cloud.plugins.filter.registry import FilterModule
-from ansible_collections.stackwright.cloud.plugins.module_utils.registry import load_registry
+from ansible_collections.stackwright.cloud.plugins.plugin_utils.registry import load_registry
 
 FILTERS = FilterModule().filters()
 service_components = FILTERS["service_components"]

@@ -121,7 +121,7 @@ def render_dump(tables_by_db, databases, views=None):
 class MariaDBHost:
     """Answers db_backup's and db_restore's commands like a Debian 13 controller of a Galera cluster."""
 
-    def __init__(self, databases=SERVICE_DATABASES):
+    def __init__(self, databases=tuple(SERVICE_DATABASES)):
         self.tables = {db: {"items": sample_rows(f"{db}-items"), "empty_table": []} for db in databases}
         self.views = {"nova": "instance_summary"}
         self.state = "Synced"

@@ -261,7 +261,7 @@ def test_latency_is_measured_in_milliseconds(cloud):
 
 def test_probes_are_unauthenticated_gets_with_the_timeout_and_no_retry(cloud):
     run_module(probe_timeout=2.5)
-    assert sorted(url for url, _ in cloud.gets) == sorted(cloud.urls("public") + cloud.urls("internal"))
+    assert sorted(url for url, _kwargs in cloud.gets) == sorted(cloud.urls("public") + cloud.urls("internal"))
     for _url, kwargs in cloud.gets:
         assert kwargs["authenticated"] is False
         assert kwargs["raise_exc"] is False
@@ -364,20 +364,20 @@ def test_only_the_chosen_interfaces_are_probed(cloud):
     cloud.answers[f"{INTERNAL}:9292"] = 503
     result = run_module(probe_interfaces=["public"])
     assert result["healthy"] is True
-    assert sorted(url for url, _ in cloud.gets) == cloud.urls("public")
+    assert sorted(url for url, _kwargs in cloud.gets) == cloud.urls("public")
     internal = endpoint(result, f"{INTERNAL}:9292")
     assert internal["probed"] is False and internal["reachable"] is None and internal["latency_ms"] is None
 
 
 def test_admin_endpoints_are_probed_when_asked(cloud):
     result = run_module(probe_interfaces=["admin"])
-    assert [url for url, _ in cloud.gets] == [f"{INTERNAL}:5000/v3"]
+    assert [url for url, _kwargs in cloud.gets] == [f"{INTERNAL}:5000/v3"]
     assert result["summary"]["endpoints"]["probed"] == 1
 
 
 def test_a_url_shared_by_two_endpoints_is_probed_once(cloud):
     run_module(probe_interfaces=["internal", "admin"])
-    assert [url for url, _ in cloud.gets].count(f"{INTERNAL}:5000/v3") == 1
+    assert [url for url, _kwargs in cloud.gets].count(f"{INTERNAL}:5000/v3") == 1
 
 
 def test_probing_can_be_skipped(cloud):

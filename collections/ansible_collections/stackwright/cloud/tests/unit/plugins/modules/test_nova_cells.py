@@ -181,10 +181,10 @@ def test_list_reports_cells_and_hosts_and_changes_nothing(nova):
     assert [argv[3] for argv in nova.calls] == ["none"]
 
 
-def test_list_reads_a_disabled_cell_and_no_hosts(nova):
+def test_without_state_it_reads_a_disabled_cell_and_no_hosts(nova):
     nova.cells.append("cell2")
     nova.mapped = {}
-    result = run_module(state="list")
+    result = run_module()
     assert [c["disabled"] for c in result["cells"]] == [False, False, True]
     assert result["hosts"] == []
 

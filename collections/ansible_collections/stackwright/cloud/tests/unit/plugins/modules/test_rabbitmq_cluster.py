@@ -15,7 +15,7 @@ CTL1, CTL2, CTL3 = "rabbit@ctl1", "rabbit@ctl2", "rabbit@ctl3"
 ALL = [CTL1, CTL2, CTL3]
 
 
-def cluster_status(running=ALL, partitions=None, alarms=None):
+def cluster_status(running=tuple(ALL), partitions=None, alarms=None):
     """rabbitmqctl -q cluster_status --formatter json of RabbitMQ 4.0 (Mnesia metadata store)."""
     return {
         "alarms": alarms or [],
@@ -48,7 +48,7 @@ def cluster_status(running=ALL, partitions=None, alarms=None):
     }  # fmt: skip
 
 
-def quorum_queue(name, leader, members=ALL, online=None):
+def quorum_queue(name, leader, members=tuple(ALL), online=None):
     return {"name": name, "type": "quorum", "leader": leader, "members": list(members),
             "online": list(members if online is None else online)}  # fmt: skip
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import types
 from pathlib import Path
 
 import yaml
@@ -54,7 +55,7 @@ class RegistryError(ValueError):
 
 def _type_name(expected):
     if isinstance(expected, tuple):
-        return " or ".join("null" if t is type(None) else t.__name__ for t in expected)
+        return " or ".join("null" if t is types.NoneType else t.__name__ for t in expected)
     return expected.__name__
 
 
@@ -119,7 +120,7 @@ def validate_service(source, service):
         if "wsgi" in comp:
             if comp.get("port") is None:
                 raise RegistryError(f"{where}: a 'wsgi' component needs the 'port' its server listens on")
-            module, _, app = comp["wsgi"].partition(":")
+            module, _sep, app = comp["wsgi"].partition(":")
             if not module or not app:
                 raise RegistryError(f"{where}: 'wsgi' must be 'python.module:callable', got {comp['wsgi']!r}")
         haproxy = comp.get("haproxy")
@@ -194,7 +195,7 @@ def default_registry_dir():
     env = os.environ.get("STACKWRIGHT_SERVICES")
     if env:
         return Path(env)
-    # collections/ansible_collections/stackwright/cloud/plugins/module_utils/registry.py -> project root
+    # collections/ansible_collections/stackwright/cloud/plugins/plugin_utils/registry.py -> project root
     return Path(__file__).resolve().parents[6] / "services"
 
 

@@ -1,6 +1,6 @@
 # Copyright: Stackwright contributors
 # Apache License 2.0 (see LICENSE)
-"""Parse, merge and serialize of stackwright.cloud.config_file (module_utils/config_merge.py)."""
+"""Parse, merge and serialize of stackwright.cloud.config_file (plugin_utils/config_merge.py)."""
 
 import copy
 import json
@@ -8,7 +8,7 @@ import re
 
 import pytest
 import yaml
-from ansible_collections.stackwright.cloud.plugins.module_utils.config_merge import (
+from ansible_collections.stackwright.cloud.plugins.plugin_utils.config_merge import (
     ConfigMergeError,
     guess_format,
     merge_config,
@@ -313,9 +313,10 @@ def test_yaml_writes_values_from_ansible_variables():
     overrides = TaggedDict({TaggedStr("clouds"): TaggedDict({TaggedStr("x"): [TaggedStr("y")]})})
     assert yaml.safe_load(yml(overrides))["clouds"]["x"] == ["y"]
     plain = plain_data(overrides)
-    assert type(plain) is dict
-    assert type(next(iter(plain))) is str
-    assert type(plain["clouds"]["x"][0]) is str
+    # Exact types: a subclass is what plain_data must remove.
+    assert type(plain) is dict  # pylint: disable=unidiomatic-typecheck
+    assert type(next(iter(plain))) is str  # pylint: disable=unidiomatic-typecheck
+    assert type(plain["clouds"]["x"][0]) is str  # pylint: disable=unidiomatic-typecheck
 
 
 # --- JSON ------------------------------------------------------------------------------------------------------
