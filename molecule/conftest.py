@@ -119,7 +119,9 @@ def run_playbook(inventory_path, playbook, *args):
     """Run a playbook against the scenario inventory; returns (process, {host: changed count})."""
     run = subprocess.run(["ansible-playbook", "-i", inventory_path, str(playbook), *args], cwd=REPO,
                          capture_output=True, text=True, check=False,
-                         env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")))
+                         # Plain text: the recap is parsed (molecule run by hand forces colour).
+                         env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false",
+                                  ANSIBLE_NOCOLOR="true"))
     recap = {host: int(changed) for host, changed in
              re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M)}
     return run, recap
