@@ -3,6 +3,7 @@
 DOCUMENTATION = """
 name: task_times
 type: aggregate
+version_added: 0.1.0
 short_description: One JSON line per task and host with its start, end, duration and status
 description:
   - Appends one JSON object per line to the file named by C(STACKWRIGHT_TASK_TIMES) for every task result of every
