@@ -17,12 +17,18 @@ TEMPEST_ARGS = -e "$$(python3 -c 'import json, sys; print(json.dumps({"tempest_s
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 COLLECTION := collections/ansible_collections/stackwright/cloud
+# antsibull-changelog has a venv of its own in the cache: the deploy host's venv does not need it. It gets the pins of
+# ansible-test's changelog sanity test (antsibull-changelog 0.29.0 with ansible-core 2.21), so both lint alike, and is
+# rebuilt with the project's venv, whose ansible-core may pin another one.
+CHANGELOG_VENV := $(or $(STACKWRIGHT_CACHE),$(HOME)/.cache/stackwright)/antsibull-changelog
+CHANGELOG_PINS = $$($(VENV)/bin/python -c 'import ansible_test, pathlib; \
+	print(pathlib.Path(ansible_test.__file__).parent / "_data/requirements/sanity.changelog.txt")')
 VENV_PYTHON_VERSION = $$($(CURDIR)/$(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
-.PHONY: help deps venv lab secrets site aio tempest bench verify day2 day2-scenario guest-image destroy lint unit molecule test clean-cache
+.PHONY: help deps venv lab secrets site aio tempest bench verify day2 day2-scenario guest-image destroy lint unit changelog molecule test clean-cache
 
 help:
 	@echo "make aio        set up this machine and deploy the all-in-one lab cloud"
@@ -34,6 +40,7 @@ help:
 	@echo "make day2-scenario  the Molecule day2 scenario: its own multinode lab, deployed, day-2 tests, destroyed (not in make test)"
 	@echo "make destroy    remove the lab hosts of INVENTORY (default $(INVENTORY))"
 	@echo "make guest-image  build the test servers' guest image (docs/guest-image.md)"
+	@echo "make changelog  lint the collection's changelog fragments and write its CHANGELOG.md from them"
 	@echo "make lab | secrets | site | lint | unit | molecule    single steps"
 
 deps:
@@ -100,9 +107,20 @@ lint: venv
 		"$$root/ansible_collections/openstack/cloud" && \
 	cd "$$root/ansible_collections/stackwright/cloud" && ansible-test sanity --local --python $(VENV_PYTHON_VERSION)
 
-unit: venv
+unit: venv $(CHANGELOG_VENV)/.stamp
 	pytest -q -n auto --durations=15 tests
 	cd $(COLLECTION) && ansible-test units --local --python $(VENV_PYTHON_VERSION)
+
+$(CHANGELOG_VENV)/.stamp: $(VENV)/.stamp
+	rm -rf $(CHANGELOG_VENV) && $(PYTHON) -m venv $(CHANGELOG_VENV)
+	$(CHANGELOG_VENV)/bin/pip install --quiet --disable-pip-version-check -r "$(CHANGELOG_PINS)"
+	@touch $@
+
+# The collection's CHANGELOG.md is antsibull-changelog's output, never edited by hand: this lints the fragments and
+# writes it, previewing galaxy.yml's version until it is released (the release steps: the collection's README).
+changelog: venv $(CHANGELOG_VENV)/.stamp
+	cd $(COLLECTION) && $(CHANGELOG_VENV)/bin/antsibull-changelog lint
+	$(VENV)/bin/python scripts/collection-changelog --antsibull-changelog $(CHANGELOG_VENV)/bin/antsibull-changelog
 
 # Molecule looks for a `default` scenario on every run and logs its absence as CRITICAL before it goes on; this
 # project has none by design, so that line is dropped (everything else, and molecule's exit status, pass through).
