@@ -1,7 +1,7 @@
 # Copyright: Stackwright contributors
 # Apache License 2.0 (see LICENSE)
-"""The stackwright.cloud collection builds with ansible-galaxy and installs into a clean path, where ansible-doc finds
-every module it ships."""
+"""The stackwright.cloud collection builds with ansible-galaxy and installs into a clean path, with its license, README,
+changelog and runtime metadata, where ansible-doc finds every module it ships."""
 
 import json
 import os
@@ -27,6 +27,9 @@ def test_the_collection_builds_installs_and_documents_every_module(tmp_path):
                    check=True, capture_output=True, env=env, cwd=tmp_path)  # fmt: skip
     root = installed / "ansible_collections" / "stackwright" / "cloud"
     assert not (root / "tests" / "output").exists()
+    for shipped_file in ("LICENSE", "README.md", "CHANGELOG.md", "changelogs/config.yaml", "changelogs/changelog.yaml",
+                         "meta/runtime.yml"):  # fmt: skip
+        assert (root / shipped_file).is_file(), shipped_file
     shipped = sorted(p.stem for p in (root / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
     source = sorted(p.stem for p in (COLLECTION / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
     assert shipped == source
