@@ -19,7 +19,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 COLLECTION := collections/ansible_collections/stackwright/cloud
 # antsibull-changelog has a venv of its own in the cache: the deploy host's venv does not need it. It gets the pins of
 # ansible-test's changelog sanity test (antsibull-changelog 0.29.0 with ansible-core 2.21), so both lint alike, and is
-# rebuilt with the project's venv, whose ansible-core may pin another one.
+# rebuilt when those pins change (another ansible-core), not for each new clone.
 CHANGELOG_VENV := $(or $(STACKWRIGHT_CACHE),$(HOME)/.cache/stackwright)/antsibull-changelog
 CHANGELOG_PINS = $$($(VENV)/bin/python -c 'import ansible_test, pathlib; \
 	print(pathlib.Path(ansible_test.__file__).parent / "_data/requirements/sanity.changelog.txt")')
@@ -28,7 +28,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
-.PHONY: help deps venv lab secrets site aio tempest bench verify day2 day2-scenario guest-image destroy lint unit changelog molecule test clean-cache
+.PHONY: help deps venv lab secrets site aio tempest bench verify day2 day2-scenario guest-image destroy lint unit changelog changelog-venv molecule test clean-cache
 
 help:
 	@echo "make aio        set up this machine and deploy the all-in-one lab cloud"
@@ -107,18 +107,19 @@ lint: venv
 		"$$root/ansible_collections/openstack/cloud" && \
 	cd "$$root/ansible_collections/stackwright/cloud" && ansible-test sanity --local --python $(VENV_PYTHON_VERSION)
 
-unit: venv $(CHANGELOG_VENV)/.stamp
+unit: venv changelog-venv
 	pytest -q -n auto --durations=15 tests
 	cd $(COLLECTION) && ansible-test units --local --python $(VENV_PYTHON_VERSION)
 
-$(CHANGELOG_VENV)/.stamp: $(VENV)/.stamp
-	rm -rf $(CHANGELOG_VENV) && $(PYTHON) -m venv $(CHANGELOG_VENV)
-	$(CHANGELOG_VENV)/bin/pip install --quiet --disable-pip-version-check -r "$(CHANGELOG_PINS)"
-	@touch $@
+changelog-venv: venv
+	@pins="$(CHANGELOG_PINS)"; cmp -s "$$pins" $(CHANGELOG_VENV)/pins.txt || { \
+		rm -rf $(CHANGELOG_VENV) && $(PYTHON) -m venv $(CHANGELOG_VENV) && \
+		$(CHANGELOG_VENV)/bin/pip install --quiet --disable-pip-version-check -r "$$pins" && \
+		cp "$$pins" $(CHANGELOG_VENV)/pins.txt; }
 
 # The collection's CHANGELOG.md is antsibull-changelog's output, never edited by hand: this lints the fragments and
 # writes it, previewing galaxy.yml's version until it is released (the release steps: the collection's README).
-changelog: venv $(CHANGELOG_VENV)/.stamp
+changelog: changelog-venv
 	cd $(COLLECTION) && $(CHANGELOG_VENV)/bin/antsibull-changelog lint
 	$(VENV)/bin/python scripts/collection-changelog --antsibull-changelog $(CHANGELOG_VENV)/bin/antsibull-changelog
 
