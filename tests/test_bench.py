@@ -4,32 +4,41 @@
 memory, generated inventories, summary line, report shape) and the step runner on harmless local commands.
 Nothing here creates or deploys a lab."""
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
-from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
 import pytest
 import yaml
 
+from stackwright_tools.bench.ansible_output import (
+    adhoc_failed,
+    adhoc_results,
+    json_document,
+    parse_recap,
+    parse_unit_state,
+    restarted_units,
+)
+from stackwright_tools.bench.cli import parse_args, parse_parts
+from stackwright_tools.bench.errors import BenchError, Skip
+from stackwright_tools.bench.floor import (
+    classify,
+    floor_summary,
+    load_task_times,
+    parse_venv_markers,
+    venv_install_records,
+    with_venv_installs,
+)
+from stackwright_tools.bench.inventory import generate_inventory
+from stackwright_tools.bench.machine import choose_computes, machine_facts, parse_meminfo
+from stackwright_tools.bench.parts import PARTS
+from stackwright_tools.bench.report import new_report, summary_line, total_seconds
+from stackwright_tools.bench.runner import Bench
+
 REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "scripts" / "bench"
-
-
-def load_bench():
-    loader = SourceFileLoader("stackwright_bench", str(SCRIPT))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[loader.name] = module
-    loader.exec_module(module)
-    return module
-
-
-bench = load_bench()
 
 # The end of a real `ansible-playbook playbooks/site.yml` output with this repo's callbacks (profile_tasks, timer).
 SITE_OUTPUT = """\
@@ -84,7 +93,7 @@ def record(
 
 
 def test_recap_counts_per_host():
-    recap = bench.parse_recap(SITE_OUTPUT)
+    recap = parse_recap(SITE_OUTPUT)
     assert recap["sw-aio1"] == {
         "ok": 1432,
         "changed": 2,
@@ -102,12 +111,12 @@ def test_recap_takes_the_last_recap_and_ignores_colours():
     earlier = SITE_OUTPUT.replace("changed=2", "changed=7")
     coloured = "\x1b[0;33msw-aio1\x1b[0m                    : ok=10   changed=0    unreachable=0    failed=0"
     text = earlier + "\nPLAY RECAP ****\n" + coloured + "\n"
-    assert bench.parse_recap(text) == {"sw-aio1": {"ok": 10, "changed": 0, "unreachable": 0, "failed": 0}}
+    assert parse_recap(text) == {"sw-aio1": {"ok": 10, "changed": 0, "unreachable": 0, "failed": 0}}
 
 
 def test_recap_missing_is_an_error():
-    with pytest.raises(bench.BenchError, match="PLAY RECAP"):
-        bench.parse_recap("ERROR! the playbook: playbooks/site.yml could not be found\n")
+    with pytest.raises(BenchError, match="PLAY RECAP"):
+        parse_recap("ERROR! the playbook: playbooks/site.yml could not be found\n")
 
 
 # --- install floor
@@ -149,7 +158,7 @@ def test_recap_missing_is_an_error():
     ],
 )
 def test_floor_classification(line, category):
-    assert bench.classify(line) == category
+    assert classify(line) == category
 
 
 def role_tasks():
@@ -174,7 +183,7 @@ def test_floor_patterns_still_match_the_roles():
 
     def categories(path):
         return {
-            bench.classify(record(name, action=action, handler="/handlers/" in path))
+            classify(record(name, action=action, handler="/handlers/" in path))
             for where, name, action in tasks
             if where == path
         }
@@ -203,7 +212,7 @@ def test_floor_is_the_critical_path_over_hosts():
         record("Write nova.conf", host="sw-ctl1", duration=99.0, action="stackwright.cloud.config_file"),
         record("Learn the hosts' platform", host="sw-ctl1", duration=0.2, status="ok"),
     ]
-    floor = bench.floor_summary(records, slowest=3)
+    floor = floor_summary(records, slowest=3)
     categories = floor["categories"]
     # sw-ctl1 has 30 + 10 of packages, more than sw-ctl2's 35.
     assert categories["packages"] == {
@@ -234,7 +243,7 @@ MARKERS = """\
 
 
 def test_venv_markers_give_each_install_its_times_and_skip_empty_markers():
-    assert bench.parse_venv_markers(MARKERS) == [
+    assert parse_venv_markers(MARKERS) == [
         ("keystone-30.0.0", 1765000100.0, 1765000119.0),
         ("nova-34.0.0", 1765000119.5, 1765000140.25),
     ]
@@ -244,9 +253,9 @@ def test_json_document_skips_what_other_callbacks_printed_first():
     text = (
         'Sunday 06 December 2026  06:55:22 +0000 (0:00:00.246)  0:00:00.246 ***\n{\n  "plays": []\n}\nTASKS RECAP ***\n'
     )
-    assert bench.json_document(text) == {"plays": []}
-    with pytest.raises(bench.BenchError, match="no JSON"):
-        bench.json_document("ERROR! no inventory\n")
+    assert json_document(text) == {"plays": []}
+    with pytest.raises(BenchError, match="no JSON"):
+        json_document("ERROR! no inventory\n")
 
 
 def test_adhoc_results_of_every_host_even_in_separate_task_entries():
@@ -262,18 +271,18 @@ def test_adhoc_results_of_every_host_even_in_separate_task_entries():
             }
         ]
     }
-    results = bench.adhoc_results(document)
+    results = adhoc_results(document)
     assert sorted(results) == ["sw-cmp1", "sw-ctl1", "sw-ctl2", "sw-sto1"]
-    assert sorted(host for host, result in results.items() if bench.adhoc_failed(result)) == ["sw-ctl1", "sw-sto1"]
+    assert sorted(host for host, result in results.items() if adhoc_failed(result)) == ["sw-ctl1", "sw-sto1"]
 
 
 def test_venv_installs_become_floor_records():
-    installs = bench.venv_install_records({"sw-aio1": bench.parse_venv_markers(MARKERS)})
+    installs = venv_install_records({"sw-aio1": parse_venv_markers(MARKERS)})
     assert [(entry["host"], entry["task"], entry["duration"]) for entry in installs] == [
         ("sw-aio1", "Install from the wheelhouse keystone-30.0.0 (alone, for the floor)", 19.0),
         ("sw-aio1", "Install from the wheelhouse nova-34.0.0 (alone, for the floor)", 20.75),
     ]
-    assert {bench.classify(entry) for entry in installs} == {"venv"}
+    assert {classify(entry) for entry in installs} == {"venv"}
 
 
 def test_marker_installs_replace_the_task_installs_of_their_host():
@@ -282,24 +291,24 @@ def test_marker_installs_replace_the_task_installs_of_their_host():
         record("Create the venv /openstack/venvs/nova-34.0.0", host="sw-ctl1", duration=2.0),
         record("Install from the wheelhouse nova", host="sw-cmp1", duration=25.0),
     ]
-    installs = bench.venv_install_records({"sw-ctl1": [("nova-34.0.0", 100.0, 121.0)]})
-    floor = bench.floor_summary(bench.with_venv_installs(records, installs))
+    installs = venv_install_records({"sw-ctl1": [("nova-34.0.0", 100.0, 121.0)]})
+    floor = floor_summary(with_venv_installs(records, installs))
     assert floor["categories"]["venv"]["per_host"] == {"sw-cmp1": 25.0, "sw-ctl1": 23.0}
 
 
 def test_floor_category_without_tasks_is_zero_and_no_records_is_an_error():
-    floor = bench.floor_summary([record("Install the base packages", action="ansible.builtin.apt", duration=3.0)])
+    floor = floor_summary([record("Install the base packages", action="ansible.builtin.apt", duration=3.0)])
     assert floor["categories"]["db_sync"] == {"seconds": 0.0, "host": None, "tasks": 0, "per_host": {}}
     assert floor["seconds"] == 3.0
-    with pytest.raises(bench.BenchError, match="no task times"):
-        bench.floor_summary([])
+    with pytest.raises(BenchError, match="no task times"):
+        floor_summary([])
 
 
 def test_task_times_file_round_trip(tmp_path):
     path = tmp_path / "site.tasks.jsonl"
     lines = [record("Install the base packages", action="ansible.builtin.apt"), record("Run the OSDs")]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines) + "\n")
-    assert bench.load_task_times(path) == lines
+    assert load_task_times(path) == lines
 
 
 # --- restarted units
@@ -320,7 +329,7 @@ ActiveEnterTimestamp=
 
 
 def test_unit_state_parsing():
-    units = bench.parse_unit_state(BEFORE)
+    units = parse_unit_state(BEFORE)
     assert units["keystone-api.service"] == {"MainPID": "4120", "ActiveEnterTimestamp": "Wed 2026-12-02 11:31:07 UTC"}
     assert units["swift-object-expirer.service"]["ActiveEnterTimestamp"] == ""
     assert len(units) == 3
@@ -328,10 +337,10 @@ def test_unit_state_parsing():
 
 def test_restarted_units():
     after = BEFORE.replace("MainPID=4120", "MainPID=5310").replace("11:31:07", "12:02:44")
-    assert bench.restarted_units({"sw-aio1": BEFORE}, {"sw-aio1": BEFORE}) == {}
-    assert bench.restarted_units({"sw-aio1": BEFORE}, {"sw-aio1": after}) == {"sw-aio1": ["keystone-api.service"]}
+    assert restarted_units({"sw-aio1": BEFORE}, {"sw-aio1": BEFORE}) == {}
+    assert restarted_units({"sw-aio1": BEFORE}, {"sw-aio1": after}) == {"sw-aio1": ["keystone-api.service"]}
     # A unit that is gone after the run counts as restarted too.
-    assert bench.restarted_units({"sw-aio1": BEFORE}, {}) == {
+    assert restarted_units({"sw-aio1": BEFORE}, {}) == {
         "sw-aio1": ["keystone-api.service", "memcached.service", "swift-object-expirer.service"],
     }
 
@@ -340,21 +349,21 @@ def test_restarted_units():
 
 
 def test_meminfo_and_computes_from_memory():
-    meminfo = bench.parse_meminfo(
+    meminfo = parse_meminfo(
         "MemTotal:       24683520 kB\nMemFree:        19830784 kB\n"
         "MemAvailable:   22554624 kB\nHugePages_Total:       0\n"
     )
     assert meminfo == {"MemTotal": 24105, "MemFree": 19366, "MemAvailable": 22026}
-    choice = bench.choose_computes(22026, compute_mib=1024, max_computes=8)
+    choice = choose_computes(22026, compute_mib=1024, max_computes=8)
     # (22026 - 2048 reserve - (10240 - 2 * 1024) other hosts) // 1024 = 11, capped at 8.
     assert (choice["fits"], choice["computes"], choice["other_hosts_mib"]) == (11, 8, 8192)
-    assert bench.choose_computes(12000)["computes"] == 1
-    assert bench.choose_computes(4000)["computes"] == 0
+    assert choose_computes(12000)["computes"] == 1
+    assert choose_computes(4000)["computes"] == 0
 
 
 def test_machine_facts_are_measured(monkeypatch):
     monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
-    facts = bench.machine_facts()
+    facts = machine_facts()
     assert facts["nproc"] >= 1
     assert facts["memory_total_mib"] > 0
     assert facts["kernel"]
@@ -365,7 +374,7 @@ def test_machine_facts_are_measured(monkeypatch):
 
 def test_the_strategy_of_the_environment_wins_over_ansible_cfg(monkeypatch):
     monkeypatch.setenv("ANSIBLE_STRATEGY", "linear")
-    assert bench.machine_facts()["ansible_strategy"] == "linear"
+    assert machine_facts()["ansible_strategy"] == "linear"
 
 
 # --- generated inventories
@@ -388,7 +397,7 @@ def hosts(inventory):
 
 def test_inventory_with_more_computes(multinode, tmp_path):
     original = hosts(multinode)
-    generated = bench.generate_inventory(multinode, tmp_path / "scale-4", 4)
+    generated = generate_inventory(multinode, tmp_path / "scale-4", 4)
     dest = Path(generated["path"])
     children = hosts(dest)
     assert generated["computes"] == ["sw-cmp1", "sw-cmp2", "sw-cmp3", "sw-cmp4"]
@@ -410,7 +419,7 @@ def test_inventory_with_more_computes(multinode, tmp_path):
 
 
 def test_inventory_with_one_compute(multinode, tmp_path):
-    generated = bench.generate_inventory(multinode, tmp_path / "scale-1", 1)
+    generated = generate_inventory(multinode, tmp_path / "scale-1", 1)
     assert generated["computes"] == ["sw-cmp1"]
     assert generated["added"] == []
 
@@ -427,7 +436,7 @@ def test_inventory_for_add_compute_keeps_the_cloud_and_skips_used_addresses(mult
         "tunnel_address": "10.89.73.35",
     }
     (multinode / "hosts.yml").write_text(yaml.safe_dump(data, sort_keys=False))
-    generated = bench.generate_inventory(multinode, tmp_path / "add", 4, keep_state=True)
+    generated = generate_inventory(multinode, tmp_path / "add", 4, keep_state=True)
     dest = Path(generated["path"])
     assert generated["added"] == ["sw-cmp4"]
     # .33 is the storage host's, .35 is sw-cmp3's: the next free one after the highest compute is .36.
@@ -438,7 +447,7 @@ def test_inventory_for_add_compute_keeps_the_cloud_and_skips_used_addresses(mult
 
 
 def test_generated_inventory_is_valid_for_ansible(multinode, tmp_path):
-    dest = Path(bench.generate_inventory(multinode, tmp_path / "scale-3", 3)["path"])
+    dest = Path(generate_inventory(multinode, tmp_path / "scale-3", 3)["path"])
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
     out = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(dest), "--list"],
@@ -459,15 +468,15 @@ def test_generated_inventory_is_valid_for_ansible(multinode, tmp_path):
 
 
 def test_aio_inventory_is_not_multinode(tmp_path):
-    with pytest.raises(bench.BenchError, match="not multinode"):
-        bench.generate_inventory(REPO / "inventory" / "lab-aio", tmp_path / "aio", 2)
+    with pytest.raises(BenchError, match="not multinode"):
+        generate_inventory(REPO / "inventory" / "lab-aio", tmp_path / "aio", 2)
 
 
 # --- summary line and report
 
 
 def report_with(**parts):
-    report = bench.new_report("20261202T120000Z", ["scripts/bench"], {}, {"nproc": 2})
+    report = new_report("20261202T120000Z", ["scripts/bench"], {}, {"nproc": 2})
     report["parts"] = parts
     return report
 
@@ -484,7 +493,7 @@ def test_summary_line_of_every_part():
             "runs": [{"computes": 1, "total_seconds": 900.0}, {"computes": 4, "total_seconds": 1500}],
         },
     )
-    assert bench.summary_line(report) == (
+    assert summary_line(report) == (
         "bench: cold 1234 s, warm 800 s, no-op 400 s (changed 0, restarted 0), floor 300 s, deploy/floor 2.7, "
         "add-compute 301 s, 1 compute 900 s, 4 computes 1500 s"
     )
@@ -496,24 +505,24 @@ def test_summary_line_shows_failures_and_leaves_out_what_did_not_run():
         noop={"status": "ok", "seconds": 410.0, "changed_total": 3, "restarted_total": 1},
         floor={"status": "ok", "seconds": 300.0, "deploy_over_floor": None},
     )
-    assert bench.summary_line(report) == "bench: cold failed, no-op 410 s (changed 3, restarted 1), floor 300 s"
-    assert bench.summary_line(report_with()) == "bench: nothing measured"
+    assert summary_line(report) == "bench: cold failed, no-op 410 s (changed 3, restarted 1), floor 300 s"
+    assert summary_line(report_with()) == "bench: nothing measured"
 
 
 def test_parts_option():
-    assert bench.parse_parts("noop,cold") == ["cold", "noop"]
-    assert bench.parse_parts("all") == list(bench.PARTS)
+    assert parse_parts("noop,cold") == ["cold", "noop"]
+    assert parse_parts("all") == list(PARTS)
     with pytest.raises(Exception, match="unknown part"):
-        bench.parse_parts("cold,lukewarm")
+        parse_parts("cold,lukewarm")
 
 
 @pytest.fixture
 def runner(tmp_path):
-    args = bench.parse_args(["--output", str(tmp_path / "out.json"), "--work-dir", str(tmp_path / "work")])
-    runner = bench.Bench(args)
+    args = parse_args(["--output", str(tmp_path / "out.json"), "--work-dir", str(tmp_path / "work")])
+    runner = Bench(args)
     runner.artifacts = tmp_path / "artifacts"
     runner.log_dir = tmp_path / "logs"
-    runner.report = bench.new_report(runner.run_id, ["scripts/bench"], dict(vars(args)), bench.machine_facts())
+    runner.report = new_report(runner.run_id, ["scripts/bench"], dict(vars(args)), machine_facts())
     return runner
 
 
@@ -521,13 +530,13 @@ def test_steps_and_report_shape(runner, tmp_path):
     def measured(b, part):
         b.step(part, "prepare", ["sh", "-c", "echo preparing"], kind="setup")
         step = b.step(part, "work", ["sh", "-c", "echo working; echo STACKWRIGHT_TASK_TIMES=$STACKWRIGHT_TASK_TIMES"])
-        return {"total_seconds": bench.total_seconds(part.steps), "log": step["log"]}
+        return {"total_seconds": total_seconds(part.steps), "log": step["log"]}
 
     def broken(b, part):
         b.step(part, "site", ["sh", "-c", "echo 'fatal: [sw-aio1]: FAILED! => changed: false'; exit 2"])
 
     def not_possible(b, part):
-        raise bench.Skip("the lab sw-aio of inventory/lab-aio is not deployed")
+        raise Skip("the lab sw-aio of inventory/lab-aio is not deployed")
 
     runner.run_part("warm", measured)
     runner.run_part("cold", broken)
