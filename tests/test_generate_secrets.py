@@ -34,6 +34,7 @@ SSH_KEY = "nova_migration_ssh_key"
 def env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_VAULT")}
     env.pop("STACKWRIGHT_SERVICES", None)
+    env.pop("STACKWRIGHT_SECRETS_FILE", None)
     env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
     env["ANSIBLE_LOCAL_TEMP"] = str(tmp_path / "ansible-tmp")
     return env
@@ -141,6 +142,18 @@ def test_creates_secrets_file(inventory, env):
     assert_no_values_in(proc, data.values())
     # No temp file left behind.
     assert sorted(p.name for p in inventory.iterdir()) == ["hosts.yml", "secrets.yml"]
+
+
+def test_the_file_stackwright_secrets_file_names_is_the_one_written(inventory, env, tmp_path):
+    """The deployment reads that file instead of the inventory's secrets.yml (an AWX credential, docs/awx.md)."""
+    credential = tmp_path / "credential.yml"
+    credential.write_text("---\nkept_by_the_operator: value\n")
+    proc = run(inventory, dict(env, STACKWRIGHT_SECRETS_FILE=str(credential)))
+    assert str(credential) in proc.stdout
+    data = load(credential)
+    assert sorted(data) == sorted([*REQUIRED, "kept_by_the_operator"])
+    assert stat.S_IMODE(credential.stat().st_mode) == 0o600
+    assert not (inventory / "secrets.yml").exists()
 
 
 def test_cephx_keys_and_uuids_have_their_formats(inventory, env):

@@ -826,6 +826,7 @@ def test_secrets_can_come_from_the_file_stackwright_secrets_file_names(tmp_path)
         tmp_path / "short", inv, "--tags", "inventory", STACKWRIGHT_SECRETS_FILE=str(elsewhere)
     )
     assert f"{elsewhere} is incomplete. Secrets missing: {REQUIRED[0]}." in failure_messages(report)
+    assert "Run `STACKWRIGHT_SECRETS_FILE=<a copy of that file> scripts/generate-secrets" in failure_messages(report)
 
     missing = tmp_path / "missing.yml"
     proc = run_playbook(tmp_path, tmp_path / "with" / "inventory", PLAYBOOK.name, STACKWRIGHT_SECRETS_FILE=str(missing))
