@@ -1,10 +1,10 @@
 # Copyright: Stackwright contributors
 # Apache License 2.0 (see LICENSE)
 """Pure logic of stackwright.cloud.rabbitmq_accounts: read exported definitions, check passwords against their
-hashes, and plan the rabbitmqctl commands that bring the accounts in line.
+hashes, and plan the definitions to import that bring the accounts in line.
 
-No I/O here: the module runs rabbitmqctl, these functions only interpret what it printed and decide what to run.
-A planned step never carries a password in what it shows (`action`, `display`); only `argv` holds it.
+No I/O here but the salts of new hashes: the module runs rabbitmqctl, these functions only interpret what it printed
+and decide what to import. The planned actions never carry a password, and the planned definitions only hashes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 
 # RabbitMQ stores base64(salt + H(salt + utf-8 password)) with a 4-byte salt (rabbit_password.erl); the hashing module
 # of each user is exported as `hashing_algorithm`. A user from before 3.6.0 has none and RabbitMQ treats it as MD5,
@@ -25,6 +26,7 @@ HASH_FUNCTIONS = {
     "rabbit_password_hashing_md5": "md5",
 }
 PERMISSION_KEYS = ("configure", "write", "read")
+DEFAULT_ALGORITHM = "rabbit_password_hashing_sha256"
 MASK = "********"
 
 
@@ -167,54 +169,60 @@ def positional(args):
     return ["--", *args] if any(arg.startswith("-") for arg in args) else list(args)
 
 
-def _step(action, display, argv):
-    return {"action": action, "display": display, "argv": argv}
-
-
 def plan(users, state, password_ok):
-    """The rabbitmqctl steps that bring the accounts in line, in the order they must run.
+    """What must change to bring the accounts in line, as the task reports it, in the order RabbitMQ applies it.
 
     users: from group_accounts(); state: from parse_definitions(); password_ok: {user: bool} for the existing users
     whose password was checked (a user missing from it keeps its password). Nothing is ever deleted.
-    Each step: action (what the task reports), display (the command without secrets) and argv (after rabbitmqctl).
+    Returns {"actions": [text without secrets], "definitions": the document for `rabbitmqctl import_definitions`,
+    holding only what changes}. New and changed passwords are hashed here, with a fresh salt each, by the user's
+    hashing module (SHA-256 for a new user, as RabbitMQ's default), so no password reaches a command line.
     """
-    steps = []
+    actions = []
+    vhosts = []
+    imported_users = []
+    permissions = []
     seen_vhosts = set(state["vhosts"])
     for entry in users.values():
         for vhost in entry["grants"]:
             if vhost not in seen_vhosts:
                 seen_vhosts.add(vhost)
-                steps.append(_step(f"created vhost {vhost}", f"add_vhost {vhost}", ["add_vhost", *positional([vhost])]))
+                vhosts.append({"name": vhost})
+                actions.append(f"created vhost {vhost}")
     for name, entry in users.items():
         current = state["users"].get(name)
+        changes = []
         if current is None:
-            steps.append(
-                _step(f"created user {name}", f"add_user {name}", ["add_user", *positional([name, entry["password"]])])
-            )
+            changes.append(f"created user {name}")
+            algorithm = DEFAULT_ALGORITHM
+            password_hash = None
             current_tags = []
         else:
+            algorithm = current["hashing_algorithm"]
+            password_hash = current["password_hash"]
             if password_ok.get(name) is False:
-                steps.append(
-                    _step(
-                        f"changed password of {name}",
-                        f"change_password {name}",
-                        ["change_password", *positional([name, entry["password"]])],
-                    )
-                )
+                changes.append(f"changed password of {name}")
+                password_hash = None
+                if algorithm not in HASH_FUNCTIONS:
+                    algorithm = DEFAULT_ALGORITHM
             current_tags = current["tags"]
         if entry["tags"] != current_tags:
-            action = f"set tags of {name} to {', '.join(entry['tags'])}" if entry["tags"] else f"cleared tags of {name}"
-            steps.append(_step(action, f"set_user_tags {name}", ["set_user_tags", *positional([name, *entry["tags"]])]))
+            changes.append(
+                f"set tags of {name} to {', '.join(entry['tags'])}" if entry["tags"] else f"cleared tags of {name}"
+            )
+        if changes:
+            if password_hash is None:
+                password_hash = salted_hash(algorithm, os.urandom(SALT_BYTES), entry["password"])
+            imported_users.append(
+                {"name": name, "password_hash": password_hash, "hashing_algorithm": algorithm, "tags": entry["tags"]}
+            )
+            actions.extend(changes)
         for vhost, grant in entry["grants"].items():
             if state["permissions"].get((name, vhost)) != grant:
-                steps.append(
-                    _step(
-                        f"set permissions of {name} on {vhost}",
-                        f"set_permissions -p {vhost} {name}",
-                        ["set_permissions", "-p", vhost, *positional([name, *grant])],
-                    )
-                )
-    return steps
+                permissions.append({"user": name, "vhost": vhost, **dict(zip(PERMISSION_KEYS, grant, strict=True))})
+                actions.append(f"set permissions of {name} on {vhost}")
+    definitions = {"vhosts": vhosts, "users": imported_users, "permissions": permissions}
+    return {"actions": actions, "definitions": definitions}
 
 
 def scrub(text, secrets):

@@ -27,8 +27,11 @@ description:
     C(hashing_algorithm). Only for a hashing module it does not know does it ask the node
     (C(rabbitmqctl authenticate_user), one call for that user).
   - >-
-    Then it runs only the commands that make a difference, in this order: C(add_vhost), C(add_user),
-    C(change_password), C(set_user_tags), C(set_permissions). It stops at the first that fails.
+    Then it applies only what makes a difference (missing vhosts, new users, changed passwords and tags, missing or
+    different permissions) with one C(rabbitmqctl import_definitions) call, whatever their number: a fresh cluster
+    costs two calls where C(add_vhost), C(add_user), C(set_user_tags) and C(set_permissions) would cost one each per
+    account. A new or changed password is imported as its salted hash (SHA-256 for a new user, the user's own
+    hashing module for a changed one), so it never appears on a command line.
   - It never deletes a user, a vhost or a permission, nor touches users and vhosts that O(accounts) does not name.
 options:
   accounts:
@@ -46,8 +49,8 @@ options:
       password:
         description:
           - The user's password. It is never returned, logged or shown in a message.
-          - Passed to C(rabbitmqctl add_user) and C(change_password) as an argument (their standard input is not
-            reliable), so it is visible in the process list of the host while that command runs.
+          - Only its salted hash leaves the module, in a file that the user running C(rabbitmqctl) alone can read
+            and that is removed right after the import.
         type: str
         required: true
       vhost:
@@ -106,11 +109,17 @@ notes:
     cookie.
   - C(rabbitmqctl) reads standard input, so the module gives it C(/dev/null) (with SSH pipelining stdin is the
     connection).
+  - The definitions to import are written to a temporary file of mode 0600 that the C(rabbitmq) user owns when the
+    module runs as root (the Debian wrapper of C(rabbitmqctl) reads it as that user), and removed afterwards.
+  - A failed import may have applied part of the changes; the next run applies the rest.
   - Set C(no_log) on the task as well; the module already masks the passwords, the task's own templating does not.
   - A permission is compared with what RabbitMQ stores, as text; topic permissions and user limits are not managed.
 seealso:
   - module: community.rabbitmq.rabbitmq_user
   - module: community.rabbitmq.rabbitmq_vhost
+  - name: RabbitMQ definitions import
+    description: What C(rabbitmqctl import_definitions) applies.
+    link: https://www.rabbitmq.com/docs/definitions
   - name: RabbitMQ credentials and passwords
     description: How RabbitMQ hashes and stores passwords.
     link: https://www.rabbitmq.com/docs/passwords
@@ -184,7 +193,7 @@ actions:
   returned: always
   type: list
   elements: str
-  sample: ["created vhost nova", "created user nova", "set permissions of nova on nova", "changed password of cinder"]
+  sample: ["created vhost nova", "created user nova", "changed password of cinder", "set permissions of nova on nova"]
 msg:
   description: A summary of what was done, or would be done in check mode.
   returned: always
@@ -200,7 +209,11 @@ users:
   sample: ["admin", "guest", "nova"]
 """
 
+import contextlib
+import json
 import os
+import pwd
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stackwright.cloud.plugins.module_utils.files import tail
@@ -215,6 +228,9 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.rabbitmq_account
     positional,
     scrub,
 )
+
+# The Debian wrapper runs rabbitmqctl as this user when it is called as root.
+RABBITMQ_USER = "rabbitmq"
 
 # The Debian package puts the CLI tools in /usr/sbin; a become PATH does not always hold it.
 BIN_DIRS = ["/usr/sbin", "/usr/bin", "/usr/lib/rabbitmq/bin", "/sbin", "/bin"]
@@ -259,6 +275,20 @@ class Rabbitmqctl:
             return parse_definitions(data)
         except AccountsError as error:
             self.module.fail_json(msg=f"Cannot read the exported definitions: {error}", changed=False, actions=[])
+
+    def import_definitions(self, definitions):
+        """Import the document from a file that only the CLI's user can read; removed whatever happens."""
+        fd, path = tempfile.mkstemp(prefix="stackwright-rabbitmq-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(definitions, handle)
+            # Without that user, rabbitmqctl runs as root and reads the file as it is.
+            if os.geteuid() == 0:
+                with contextlib.suppress(KeyError):
+                    os.chown(path, pwd.getpwnam(RABBITMQ_USER).pw_uid, -1)
+            return self.run("import_definitions", path)
+        finally:
+            os.unlink(path)
 
     def authenticates(self, user, password):
         """Whether the node accepts this password for the user (authenticate_user exits non-zero when not)."""
@@ -323,27 +353,24 @@ def main():
     for name, (stored, algorithm) in password_checks_needed(users, state, check_existing).items():
         verdict = password_matches(stored, algorithm, users[name]["password"])
         password_ok[name] = ctl.authenticates(name, users[name]["password"]) if verdict is None else verdict
-    steps = plan(users, state, password_ok)
-    planned = [step["action"] for step in steps]
+    changes = plan(users, state, password_ok)
+    planned = changes["actions"]
 
-    if module.check_mode or not steps:
+    if module.check_mode or not planned:
         module.exit_json(
-            changed=bool(steps), actions=planned, msg=summary(planned, module.check_mode), users=existing_users
+            changed=bool(planned), actions=planned, msg=summary(planned, module.check_mode), users=existing_users
         )
 
-    done = []
-    for step in steps:
-        rc, out, err = ctl.run(*step["argv"])
-        if rc != 0:
-            module.fail_json(
-                msg=f"rabbitmqctl {step['display']} failed (exit {rc}): {ctl.reason(rc, out, err)}. "
-                + (f"Done before it: {'; '.join(done)}." if done else "Nothing was changed."),
-                changed=bool(done),
-                actions=done,
-                users=existing_users,
-            )
-        done.append(step["action"])
-    module.exit_json(changed=True, actions=done, msg=summary(done, False), users=existing_users)
+    rc, out, err = ctl.import_definitions(changes["definitions"])
+    if rc != 0:
+        module.fail_json(
+            msg=f"rabbitmqctl import_definitions failed (exit {rc}): {ctl.reason(rc, out, err)}. It may have applied "
+            f"part of: {'; '.join(planned)}; the next run applies what is missing.",
+            changed=False,
+            actions=[],
+            users=existing_users,
+        )
+    module.exit_json(changed=True, actions=planned, msg=summary(planned, False), users=existing_users)
 
 
 if __name__ == "__main__":
