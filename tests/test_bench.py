@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stackwright_tools.bench import parts
 from stackwright_tools.bench.ansible_output import (
     adhoc_failed,
     adhoc_results,
@@ -36,7 +37,7 @@ from stackwright_tools.bench.inventory import generate_inventory
 from stackwright_tools.bench.machine import choose_computes, machine_facts, parse_meminfo
 from stackwright_tools.bench.parts import PARTS
 from stackwright_tools.bench.report import new_report, summary_line, total_seconds
-from stackwright_tools.bench.runner import Bench
+from stackwright_tools.bench.runner import Bench, Part
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -571,3 +572,28 @@ def test_unexpected_error_fails_only_that_part(runner, tmp_path):
     assert part["status"] == "failed"
     assert part["error"] == "KeyError: 'total_seconds'"
     assert "Traceback" in part["error_tail"]
+
+
+def test_scale_without_its_floor_deploys_twice_and_reinstalls_nothing(tmp_path, monkeypatch):
+    output, work = str(tmp_path / "out.json"), str(tmp_path / "work")
+    options = ["--parts", "scale", "--computes", "3", "--no-scale-floor"]
+    args = parse_args([*options, "--output", output, "--work-dir", work])
+    bench = Bench(args)
+    deployed = []
+    monkeypatch.setattr(bench, "destroy", lambda part, inventory, **kwargs: None)
+    monkeypatch.setattr(bench, "cache_state", lambda cache: {})
+
+    def deploy(part, inventory, **kwargs):
+        deployed.append(inventory)
+        return {"total_seconds": 1000.0 + 100 * len(deployed), "site": {"task_times": "site.tasks.jsonl"}}
+
+    def no_floor(inventory):
+        raise AssertionError("the floor was measured")
+
+    monkeypatch.setattr(bench, "deploy", deploy)
+    monkeypatch.setattr(bench, "venv_floor_markers", no_floor)
+    figures = parts.part_scale(bench, Part("scale"))
+    assert len(deployed) == 2
+    assert [run["computes"] for run in figures["runs"]] == [1, 3]
+    assert all(run["floor_skipped"] == "--no-scale-floor" and "floor_seconds" not in run for run in figures["runs"])
+    assert figures["seconds_per_added_compute"] == 50.0

@@ -78,6 +78,12 @@ def parse_args(argv):
         help='extra arguments for add-compute.yml, e.g. "-e foo=bar" (--limit <new host> is given)',
     )
     parser.add_argument("--floor-from", help="compute the floor from this task_times file instead of deploying")
+    parser.add_argument(
+        "--no-scale-floor",
+        action="store_true",
+        help="scale: skip the floor after each deploy (every host installs its venvs again, alone: about 25 minutes "
+        "after a 6-host deploy on 2 cores); the runs then carry no floor",
+    )
     parser.add_argument("--cold-cache", help="empty directory for the cold run's STACKWRIGHT_CACHE")
     parser.add_argument("--keep-cold-cache", action="store_true", help="keep the cold run's cache afterwards")
     parser.add_argument(

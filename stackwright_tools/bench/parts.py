@@ -229,7 +229,9 @@ def part_scale(bench, part):
             "cache_state": cache,
             "task_times": result["site"].get("task_times"),
         }
-        if not bench.dry_run and run["task_times"]:
+        if bench.args.no_scale_floor:
+            run["floor_skipped"] = "--no-scale-floor"
+        elif not bench.dry_run and run["task_times"]:
             installs = venv_install_records(bench.venv_floor_markers(Path(generated["path"])))
             floor = floor_summary(with_venv_installs(load_task_times(REPO / run["task_times"]), installs))
             run["floor_seconds"] = floor["seconds"]
