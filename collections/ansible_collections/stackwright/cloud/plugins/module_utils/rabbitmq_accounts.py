@@ -28,6 +28,9 @@ HASH_FUNCTIONS = {
 PERMISSION_KEYS = ("configure", "write", "read")
 DEFAULT_ALGORITHM = "rabbit_password_hashing_sha256"
 MASK = "********"
+# The values of update_password: apply the given password to existing users, or keep theirs.
+APPLY = "always"
+KEEP = "on_create"
 
 
 class AccountsError(Exception):
@@ -123,11 +126,12 @@ def parse_definitions(data):
     return {"users": users, "vhosts": vhosts, "permissions": permissions}
 
 
-def group_accounts(accounts):
-    """{user: {"password", "tags", "grants": {vhost: (configure, write, read)}}} in the order given.
+def group_accounts(accounts, default_policy=APPLY):
+    """{user: {"password", "tags", "keep_existing", "grants": {vhost: (configure, write, read)}}} in the order given.
 
-    One user may appear once per vhost; its entries must then agree on the password and the tags, and a vhost may be
-    named only once per user.
+    One user may appear once per vhost; its entries must then agree on the password, the tags and update_password
+    (an account without its own takes default_policy), and a vhost may be named only once per user. keep_existing is
+    True for update_password: on_create (an existing user's password is kept).
     """
     users = {}
     for index, account in enumerate(accounts):
@@ -140,22 +144,25 @@ def group_accounts(accounts):
             raise AccountsError(f"accounts[{index}] (user {name}) has an empty password; RabbitMQ refuses blank ones")
         tags = normalize_tags(account.get("tags") or [])
         grant = (account.get("configure_priv", ".*"), account.get("write_priv", ".*"), account.get("read_priv", ".*"))
-        entry = users.setdefault(name, {"password": account["password"], "tags": tags, "grants": {}})
+        keep_existing = (account.get("update_password") or default_policy) == KEEP
+        entry = users.setdefault(
+            name, {"password": account["password"], "tags": tags, "keep_existing": keep_existing, "grants": {}}
+        )
         if entry["password"] != account["password"]:
             raise AccountsError(f"user {name} is listed more than once with different passwords")
         if entry["tags"] != tags:
             raise AccountsError(f"user {name} is listed more than once with different tags")
+        if entry["keep_existing"] != keep_existing:
+            raise AccountsError(f"user {name} is listed more than once with different update_password")
         if account["vhost"] in entry["grants"]:
             raise AccountsError(f"user {name} is listed twice for vhost {account['vhost']}")
         entry["grants"][account["vhost"]] = grant
     return users
 
 
-def password_checks_needed(users, state, check_existing):
-    """The existing users whose password has to be checked, each with (password_hash, hashing_algorithm); none
-    unless check_existing (update_password: always)."""
-    if not check_existing:
-        return {}
+def password_checks_needed(users, state):
+    """The existing users whose password can be compared, each with (password_hash, hashing_algorithm). A password
+    kept by update_password: on_create is compared too, only to tell whether the account is in line (in_line())."""
     return {
         name: (state["users"][name]["password_hash"], state["users"][name]["hashing_algorithm"])
         for name in users
@@ -173,7 +180,8 @@ def plan(users, state, password_ok):
     """What must change to bring the accounts in line, as the task reports it, in the order RabbitMQ applies it.
 
     users: from group_accounts(); state: from parse_definitions(); password_ok: {user: bool} for the existing users
-    whose password was checked (a user missing from it keeps its password). Nothing is ever deleted.
+    whose password was checked (a user missing from it, or with update_password: on_create, keeps its password).
+    Nothing is ever deleted.
     Returns {"actions": [text without secrets], "definitions": the document for `rabbitmqctl import_definitions`,
     holding only what changes}. New and changed passwords are hashed here, with a fresh salt each, by the user's
     hashing module (SHA-256 for a new user, as RabbitMQ's default), so no password reaches a command line.
@@ -200,7 +208,7 @@ def plan(users, state, password_ok):
         else:
             algorithm = current["hashing_algorithm"]
             password_hash = current["password_hash"]
-            if password_ok.get(name) is False:
+            if password_ok.get(name) is False and not entry["keep_existing"]:
                 changes.append(f"changed password of {name}")
                 password_hash = None
                 if algorithm not in HASH_FUNCTIONS:
@@ -223,6 +231,22 @@ def plan(users, state, password_ok):
                 actions.append(f"set permissions of {name} on {vhost}")
     definitions = {"vhosts": vhosts, "users": imported_users, "permissions": permissions}
     return {"actions": actions, "definitions": definitions}
+
+
+def in_line(users, state, password_ok, applied):
+    """The users whose vhosts, password, tags and permissions are what users asks, sorted: after the import of plan()
+    when applied, otherwise as state has them. A kept password (on_create, or one that could not be checked) counts
+    only when password_ok says it matches, so a caller can trust the list to skip its own check of these users."""
+    result = []
+    for name, entry in users.items():
+        exists = name in state["users"]
+        if applied:
+            if exists and password_ok.get(name) is not True and entry["keep_existing"]:
+                continue
+        elif (exists and password_ok.get(name) is not True) or plan({name: entry}, state, password_ok)["actions"]:
+            continue
+        result.append(name)
+    return sorted(result)
 
 
 def scrub(text, secrets):

@@ -76,11 +76,18 @@ options:
         type: list
         elements: str
         default: []
+      update_password:
+        description:
+          - O(update_password) for this user alone, so one call can keep some passwords and apply others.
+          - Without it the user follows O(update_password).
+        type: str
+        choices: [always, on_create]
   update_password:
     description:
       - V(always) checks the password of every existing user against its stored hash and changes it when the
         secret differs, so a rotated secret is applied and an unchanged one costs nothing.
-      - V(on_create) sets the password only when it creates the user, and never checks it afterwards.
+      - V(on_create) sets the password only when it creates the user. An existing user's password is still compared
+        with its stored hash, where that needs no C(rabbitmqctl) call, but only to report it in RV(in_line).
     type: str
     choices: [always, on_create]
     default: always
@@ -207,6 +214,16 @@ users:
   type: list
   elements: str
   sample: ["admin", "guest", "nova"]
+in_line:
+  description:
+    - The users of O(accounts) whose vhosts, password, tags and permissions are as asked when the module returns
+      (in check mode, before any change), sorted.
+    - A user whose password was kept (O(update_password=on_create)) is listed only when its stored hash matches the
+      given password. A later task of the same run can skip its own check of these users.
+  returned: when the definitions could be read
+  type: list
+  elements: str
+  sample: ["admin", "nova"]
 """
 
 import contextlib
@@ -220,6 +237,7 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.files import tai
 from ansible_collections.stackwright.cloud.plugins.module_utils.rabbitmq_accounts import (
     AccountsError,
     group_accounts,
+    in_line,
     parse_definitions,
     parse_json_output,
     password_checks_needed,
@@ -325,6 +343,7 @@ def main():
                     "write_priv": {"type": "str", "default": ".*"},
                     "read_priv": {"type": "str", "default": ".*"},
                     "tags": {"type": "list", "elements": "str", "default": []},
+                    "update_password": {"type": "str", "choices": ["always", "on_create"], "no_log": False},
                 },
             },
             "update_password": {
@@ -339,7 +358,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        users = group_accounts(module.params["accounts"])
+        users = group_accounts(module.params["accounts"], module.params["update_password"])
     except AccountsError as error:
         module.fail_json(msg=f"Invalid accounts: {error}. Nothing was changed.", changed=False, actions=[])
     secrets = [entry["password"] for entry in users.values()]
@@ -349,16 +368,22 @@ def main():
     state = ctl.definitions()
     existing_users = sorted(state["users"])
     password_ok = {}
-    check_existing = {"always": True, "on_create": False}[module.params["update_password"]]
-    for name, (stored, algorithm) in password_checks_needed(users, state, check_existing).items():
+    for name, (stored, algorithm) in password_checks_needed(users, state).items():
         verdict = password_matches(stored, algorithm, users[name]["password"])
-        password_ok[name] = ctl.authenticates(name, users[name]["password"]) if verdict is None else verdict
+        if verdict is None and not users[name]["keep_existing"]:
+            verdict = ctl.authenticates(name, users[name]["password"])
+        if verdict is not None:
+            password_ok[name] = verdict
     changes = plan(users, state, password_ok)
     planned = changes["actions"]
 
     if module.check_mode or not planned:
         module.exit_json(
-            changed=bool(planned), actions=planned, msg=summary(planned, module.check_mode), users=existing_users
+            changed=bool(planned),
+            actions=planned,
+            msg=summary(planned, module.check_mode),
+            users=existing_users,
+            in_line=in_line(users, state, password_ok, applied=False),
         )
 
     rc, out, err = ctl.import_definitions(changes["definitions"])
@@ -370,7 +395,13 @@ def main():
             actions=[],
             users=existing_users,
         )
-    module.exit_json(changed=True, actions=planned, msg=summary(planned, False), users=existing_users)
+    module.exit_json(
+        changed=True,
+        actions=planned,
+        msg=summary(planned, False),
+        users=existing_users,
+        in_line=in_line(users, state, password_ok, applied=True),
+    )
 
 
 if __name__ == "__main__":

@@ -415,6 +415,68 @@ def test_on_create_leaves_an_existing_password_alone(node):
     assert node.writes() == []
 
 
+def test_a_kept_password_that_differs_is_not_in_line(node):
+    node.add("nova", OLD_PW, "nova")
+    result = run_module(accounts=[service("nova", NOVA_PW)], update_password="on_create")  # noqa: S106
+    assert result["in_line"] == []
+    assert node.writes() == []
+    node.calls.clear()
+    result = run_module(accounts=[service("nova", OLD_PW)], update_password="on_create")  # noqa: S106
+    assert result["in_line"] == ["nova"]
+    assert [cmd[0] for cmd in node.commands()] == ["export_definitions"]
+
+
+def test_each_account_can_keep_or_apply_its_own_password(node):
+    node.add("admin", OLD_PW, "/", tags=["administrator"])
+    node.add("nova", OLD_PW, "nova")
+    accounts = [
+        {"user": "admin", "password": ADMIN_PW, "vhost": "/", "tags": ["administrator"]},
+        service("nova", NOVA_PW, update_password=logic.KEEP),
+        service("neutron", NEUTRON_PW, update_password=logic.KEEP),
+    ]
+    result = run_module(accounts=accounts)
+    assert result["actions"] == [
+        "created vhost neutron",
+        "changed password of admin",
+        "created user neutron",
+        "set permissions of neutron on neutron",
+    ]
+    assert node.accepts("admin", ADMIN_PW)
+    assert node.accepts("nova", OLD_PW) and not node.accepts("nova", NOVA_PW), "a kept password is never changed"
+    assert node.accepts("neutron", NEUTRON_PW)
+    # admin was changed and neutron created by this call; nova's secret differs from what RabbitMQ holds.
+    assert result["in_line"] == ["admin", "neutron"]
+    assert_no_password(result, ADMIN_PW, NOVA_PW, NEUTRON_PW, OLD_PW)
+
+
+def test_in_line_lists_only_what_needs_nothing(node):
+    node.add("nova", NOVA_PW, "nova")
+    node.add("neutron", NEUTRON_PW, "neutron", perms=("^$", ".*", ".*"))
+    result = run_module(accounts=ACCOUNTS, _ansible_check_mode=True)
+    assert result["in_line"] == ["nova"], "neutron's permission would still change"
+    assert node.writes() == []
+    assert run_module(accounts=ACCOUNTS)["in_line"] == ["neutron", "nova"]
+
+
+def test_a_kept_password_of_an_unknown_module_is_not_asked_and_not_in_line(node):
+    node.add("nova", NOVA_PW, "nova", algorithm="acme_password_hashing_argon2")
+    result = run_module(accounts=[service("nova", NOVA_PW, update_password=logic.KEEP)])
+    assert [cmd[0] for cmd in node.commands()] == ["export_definitions"]
+    assert result["in_line"] == []
+    assert result["changed"] is False
+
+
+def test_one_user_with_two_password_policies_is_refused(node):
+    result = failing(
+        accounts=[
+            service("nova", NOVA_PW, update_password=logic.KEEP),
+            {"user": "nova", "password": NOVA_PW, "vhost": "/", "update_password": logic.APPLY},
+        ]
+    )
+    assert "different update_password" in result["msg"]
+    assert node.calls == []
+
+
 def test_sha512_and_md5_users_are_checked_locally_and_keep_their_module(node):
     node.add("nova", NOVA_PW, "nova", algorithm=SHA512)
     node.add("neutron", "old", "neutron", algorithm=MD5)
