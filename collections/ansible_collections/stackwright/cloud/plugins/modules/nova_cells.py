@@ -169,8 +169,10 @@ cells:
       sample: false
 hosts:
   description: >-
-    The hosts mapped to a cell after the task, read from nova's API database and listed as
-    C(nova-manage cell_v2 list_hosts) lists them (sorted by host).
+    The hosts mapped to a cell after the task, as C(nova-manage cell_v2 list_hosts) lists them (sorted by host): read
+    from nova's API database, plus the mappings that C(discover_hosts) reported creating (in the cell where the read
+    found each compute host). When that report does not match what was read (a host registered meanwhile), the
+    database is read again.
   returned: always
   type: list
   elements: dict
@@ -351,6 +353,21 @@ class NovaCells:
         return parse_discovery(self.manage(*args))
 
 
+def with_reported_mappings(snapshot, unmapped, reported):
+    """The snapshot with the host mappings that discover_hosts reported creating, each in the cell where the snapshot
+    found that compute host, so nova's databases need no second read. None when the report does not match the
+    snapshot: a host it names registered after the read, or it misses one the read found unmapped (its wording
+    changed); the caller then reads the databases again."""
+    found = {entry["host"]: entry for entry in snapshot["compute_hosts"] if not entry["mapped"]}
+    if not set(unmapped) <= set(reported) or not all(host in found for host in reported):
+        return None
+    added = [
+        {"host": host, "cell_name": found[host]["cell_name"], "cell_uuid": found[host]["cell_uuid"]}
+        for host in reported
+    ]
+    return {**snapshot, "hosts": sorted(snapshot["hosts"] + added, key=lambda entry: entry["host"])}
+
+
 def run(module):
     params = module.params
     nova = NovaCells(module)
@@ -382,8 +399,14 @@ def run(module):
         if module.check_mode:
             result["mapped_hosts"] = unmapped
         elif unmapped:  # else skip a nova-manage run that would map nothing
-            result["mapped_hosts"] = nova.discover(cell)
-            snapshot = nova.snapshot()
+            reported = nova.discover(cell)
+            after = with_reported_mappings(snapshot, unmapped, reported)
+            if after is None:
+                after = nova.snapshot()
+                before = {entry["host"] for entry in snapshot["hosts"]}
+                reported = sorted(set(reported) | ({entry["host"] for entry in after["hosts"]} - before))
+            result["mapped_hosts"] = reported
+            snapshot = after
         result["changed"] = bool(result["mapped_hosts"])
     result["hosts"] = snapshot["hosts"]
     if discovering and not module.check_mode:

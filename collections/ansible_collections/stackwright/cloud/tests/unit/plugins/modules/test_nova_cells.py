@@ -195,12 +195,41 @@ def test_discovered_maps_the_new_host_and_reports_it(nova):
     assert result["mapped_hosts"] == ["cmp2"]
     assert {h["host"] for h in result["hosts"]} == {"cmp1", "cmp2"}
     assert result["msg"] == "mapped cmp2"
-    # A snapshot, the discovery, and a snapshot for the return values.
+    # A snapshot and the discovery: the hosts returned are the snapshot's plus what discover_hosts reported mapping.
+    assert [argv[3] if argv[0] != NOVA_MANAGE else argv[-2] for argv in nova.calls] == ["node", "discover_hosts"]
+    assert result["hosts"] == nova_cells.parse_snapshot(nova.snapshot("none", [])[1])["hosts"]
+
+
+def test_a_host_that_registered_after_the_read_is_read_again(nova):
+    real_discover = nova.discover
+
+    def discover_with_a_late_host(args):
+        nova.nodes["cmp3"] = CELL1  # registered between the snapshot and discover_hosts
+        return real_discover(args)
+
+    nova.discover = discover_with_a_late_host
+    result = run_module(state="discovered")
+    assert result["mapped_hosts"] == ["cmp2", "cmp3"]
+    assert [h["host"] for h in result["hosts"]] == ["cmp1", "cmp2", "cmp3"]
     assert [argv[3] if argv[0] != NOVA_MANAGE else argv[-2] for argv in nova.calls] == [
         "node",
         "discover_hosts",
         "none",
     ]
+
+
+def test_a_report_that_names_no_mapping_is_checked_in_the_databases(nova):
+    real_discover = nova.discover
+
+    def discover_in_another_words(args):
+        return real_discover(args).replace("Creating host mapping for", "Mapped")
+
+    nova.discover = discover_in_another_words
+    result = run_module(state="discovered", hosts=["cmp2"])
+    assert result["changed"] is True
+    assert result["mapped_hosts"] == ["cmp2"], "the mappings that the second read found"
+    assert [h["host"] for h in result["hosts"]] == ["cmp1", "cmp2"]
+    assert len(nova.snapshots()) == 2
 
 
 def test_discovered_twice_is_unchanged(nova):
