@@ -7,7 +7,7 @@ VENV ?= .venv
 # The deploy host needs Python >= 3.12 (ansible-core 2.21); the first one found wins.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3 $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
-SCENARIOS ?= foundation infra aio
+SCENARIOS ?= infra aio
 # Tempest selection for `make tempest` (smoke, full or a regular expression); `make aio` runs it at the end when set.
 TEMPEST ?=
 # The selection goes to Ansible as JSON: Ansible decodes backslash escapes in key=value extra vars (a regex's \b would
