@@ -73,7 +73,8 @@ def test_tunnel_nic_only_on_tunnel_hosts(host, hostvars):
     if "tunnel_address" in hostvars:
         assert hostvars["tunnel_address"] + "/" in addresses
     else:
-        assert len([line for line in addresses.splitlines() if " lo " not in line]) == 1
+        # By interface: a controller that holds the VIPs has them on its management NIC too.
+        assert len({line.split()[1] for line in addresses.splitlines()} - {"lo"}) == 1, addresses
 
 
 def test_hosts_have_their_own_identity(inventory, remote):
@@ -92,6 +93,21 @@ def test_lab_containers_selected_by_label(inventory, podman_env):
     names = subprocess.run(["podman", "ps", "--filter", f"label=stackwright.lab={lab_name}", "--format", "{{.Names}}"],
                            check=True, capture_output=True, text=True, env=env).stdout.split()
     assert sorted(names) == sorted(inventory["hostvars"])
+
+
+def cpus_allowed(pid):
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith("Cpus_allowed_list:"))
+
+
+def test_lab_hosts_may_run_on_every_cpu_of_this_machine(inventory, podman_env):
+    """Nothing pins the lab hosts (and the cloud in them) to some of this machine's CPUs; Mitogen's CPU pinning once
+    put every lab host on one core of two."""
+    machine = cpus_allowed(1)
+    for name in inventory["hostvars"]:
+        pid = subprocess.run(["podman", "inspect", "--format", "{{.State.Pid}}", name], check=True,
+                             capture_output=True, text=True, env=podman_env).stdout.strip()  # fmt: skip
+        assert cpus_allowed(pid) == machine, name
 
 
 def test_lab_create_again_changes_nothing(playbook_runner):
