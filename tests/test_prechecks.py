@@ -471,6 +471,27 @@ BAD_INPUTS = [
         "glance_rbd_pool is 'glance-images', which is not in ceph_pools (images, volumes, vms, backups)",
         id="glance-pool-not-a-ceph-pool",
     ),
+    pytest.param(
+        set_value("vars", "cinder_volume_types", {"name": "fast"}),
+        'cinder_volume_types is {"name": "fast"}, not a list',
+        id="volume-types-not-a-list",
+    ),
+    pytest.param(
+        set_value("vars", "cinder_volume_types", [{"extra_specs": {"multiattach": "<is> True"}}]),
+        "volume type #1 needs a name",
+        id="volume-type-without-a-name",
+    ),
+    pytest.param(
+        set_value("vars", "cinder_volume_types", [{"name": "shared", "extra_specs": "multiattach", "public": True}]),
+        "volume type shared has unknown key(s) public (allowed: name, extra_specs, description, is_public); "
+        'volume type shared has extra_specs "multiattach", not a mapping',
+        id="volume-type-bad-keys-and-specs",
+    ),
+    pytest.param(
+        set_value("vars", "cinder_volume_types", [{"name": "fast"}, {"name": "fast", "is_public": "yes"}]),
+        'volume type fast has is_public "yes"; use true or false; volume type fast appears more than once',
+        id="volume-type-twice",
+    ),
     pytest.param(set_host("ctl1", "swift_devices", None), "Host ctl1: swift_devices is not set", id="swift-no-devices"),
     pytest.param(swift_devices("ctl1"), "Host ctl1: swift_devices is empty", id="swift-empty-devices"),
     pytest.param(
@@ -635,6 +656,13 @@ def test_bad_inventory_stops_before_any_host(tmp_path, mutate, expected):
                 set_value("vars", "cinder_rbd_pool", "ssd"),
             ),
             id="ceph-two-storage-hosts-and-own-volume-pool",
+        ),
+        pytest.param(
+            set_value("vars", "cinder_volume_types", [
+                {"name": "multiattach", "extra_specs": {"multiattach": "<is> True"}},
+                {"name": "private", "description": "for one project", "is_public": False},
+            ]),
+            id="own-volume-types",
         ),
         # Without Ceph there is no cinder, so its cinder_backup group may be missing.
         pytest.param(delete("groups", "cinder_backup"), id="no-ceph-no-cinder-backup-group"),

@@ -1,7 +1,8 @@
 """Block storage on Ceph RBD: a healthy cluster with every OSD of the inventory, glance's images in Ceph, cinder's
 services up, a volume attached to a running server (the guest sees the disk) then detached, snapshotted, backed up,
-uploaded to an image and deleted, and a volume from a raw image that is a copy-on-write clone of the image's RBD
-snapshot, whose image can then be deleted and is purged from the RBD trash after the clone."""
+uploaded to an image and deleted, a multi-attach volume of the multiattach type, and a volume from a raw image that
+is a copy-on-write clone of the image's RBD snapshot, whose image can then be deleted and is purged from the RBD
+trash after the clone."""
 
 import json
 import subprocess
@@ -174,6 +175,21 @@ def test_a_deleted_volume_leaves_no_rbd_image(project_conn, rbd):
     project_conn.block_storage.delete_volume(created)
     project_conn.block_storage.wait_for_delete(created, interval=2, wait=120)
     assert f"volume-{created.id}" not in rbd("ls", "volumes").split()
+
+
+def test_a_project_makes_multiattach_volumes_with_the_multiattach_type(project_conn, rbd):
+    """Two servers writing one RBD image need it without exclusive-lock, which cinder's driver drops for this type."""
+    created = project_conn.block_storage.create_volume(size=1, volume_type="multiattach",
+                                                       name=f"molecule-multi-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    try:
+        created = project_conn.block_storage.wait_for_status(created, "available", failures=["error"], interval=2,
+                                                             wait=120)  # fmt: skip
+        assert created.is_multiattach, created
+        features = json.loads(rbd("info", "--format", "json", f"volumes/volume-{created.id}"))["features"]
+        assert "exclusive-lock" not in features, features
+    finally:
+        project_conn.block_storage.delete_volume(created, ignore_missing=True)
+        project_conn.block_storage.wait_for_delete(created, interval=2, wait=120)
 
 
 @pytest.fixture(scope="module")
